@@ -82,6 +82,10 @@ type Stream struct {
 	// e.g. {"status": "all"} for subscriptions.
 	ListParams map[string]string `json:"list_params,omitempty"`
 
+	// TestClock is true when the list takes a test_clock parameter: objects
+	// under test clocks are left out of plain lists and need one list per clock.
+	TestClock bool `json:"test_clock,omitempty"`
+
 	// Columns are the object's top-level fields, sorted by name, id first.
 	Columns []Column `json:"columns"`
 }
