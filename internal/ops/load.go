@@ -208,7 +208,7 @@ func (o *Ops) newLoader(opt LoadOptions) (*loader, error) {
 		if l.keyPath, err = ParseKey(opt.Key); err != nil {
 			return nil, fmt.Errorf("--key: %w", err)
 		}
-		if l.finder == nil {
+		if l.finder == nil && !opt.DryRun {
 			if !s.Searchable {
 				return nil, fmt.Errorf("--key %s: %s cannot be searched; pass --dest with a replica of %s to match rows", opt.Key, s.Name, s.Name)
 			}
