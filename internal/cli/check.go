@@ -150,6 +150,11 @@ func probe(ctx context.Context, client *stripe.Client, s catalog.Stream) streamA
 		q.Set(k, v)
 	}
 	_, err := client.Do(ctx, &stripe.Request{Path: s.Path, Query: q})
+	if errors.Is(err, stripe.ErrInvalidRequest) {
+		// A few lists (e.g. /v1/reporting/report_types) take no limit.
+		q.Del("limit")
+		_, err = client.Do(ctx, &stripe.Request{Path: s.Path, Query: q})
+	}
 	var se *stripe.Error
 	switch {
 	case err == nil:

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +25,12 @@ const checkKey = "sk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
 // runCLI runs stripeline with args against base and returns exit code, stdout, stderr.
 func runCLI(t *testing.T, base, key string, args ...string) (int, string, string) {
 	t.Helper()
-	t.Chdir(t.TempDir())
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// Fast pacing so probing a hundred streams takes milliseconds.
+	if err := os.WriteFile(filepath.Join(dir, "stripeline.yaml"), []byte("max_rps: 1000\nendpoint_rps: 1000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("STRIPELINE_CONFIG", "")
 	t.Setenv("STRIPE_API_BASE", base)
 	t.Setenv("STRIPE_API_KEY", key)
