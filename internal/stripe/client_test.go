@@ -79,6 +79,10 @@ type faultServer struct {
 }
 
 func newFaultServer(t *testing.T, script ...http.HandlerFunc) *faultServer {
+	return newFaultServerTB(t, script...)
+}
+
+func newFaultServerTB(t testing.TB, script ...http.HandlerFunc) *faultServer {
 	t.Helper()
 	fs := &faultServer{script: script}
 	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -498,5 +502,25 @@ func TestNewRejectsBadKeys(t *testing.T) {
 		if len(k) > len("sk_test_") && strings.Contains(err.Error(), k.Reveal()) {
 			t.Errorf("New error %q contains the key", err)
 		}
+	}
+}
+
+func TestSlowAttemptTimesOutAndRetries(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	fs := newFaultServer(t, hang, respond(200, `{"id":"ch_1"}`))
+	c, _ := newClient(t, fs.URL, func(c *stripe.Config) { c.Timeout = 50 * time.Millisecond })
+	body, err := c.Get(context.Background(), "/v1/charges/ch_1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(body) != `{"id":"ch_1"}` || c.Stats().NetworkErrors != 1 {
+		t.Errorf("body %s, network errors %d; want the second attempt's body after one timeout", body, c.Stats().NetworkErrors)
+	}
+
+	fs = newFaultServer(t, hang)
+	c, _ = newClient(t, fs.URL, func(c *stripe.Config) { c.Timeout = 20 * time.Millisecond; c.MaxRetries = 1 })
+	_, err = c.Get(context.Background(), "/v1/charges/ch_1", nil)
+	if !errors.Is(err, stripe.ErrNetwork) || !strings.Contains(err.Error(), "no response within the request timeout") {
+		t.Errorf("err = %v, want a network error saying the request timed out", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 )
@@ -47,16 +48,35 @@ func (c *Client) ListPage(ctx context.Context, path string, q url.Values) (*Page
 // ParsePage splits a list or search response into its objects. Each element
 // of Data aliases body.
 func ParsePage(body []byte) (*Page, error) {
-	if !gjson.ValidBytes(body) {
-		return nil, errors.New("the response is not valid JSON")
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, errors.New("the response is not a JSON object")
 	}
-	res := gjson.GetManyBytes(body, "data", "has_more", "next_page", "url")
-	data := res[0]
+	p := &Page{}
+	var data gjson.Result
+	// One pass over the top-level keys, then one over data's elements.
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "data":
+			data = v
+		case "has_more":
+			p.HasMore = v.Bool()
+		case "next_page":
+			p.NextPage = v.String()
+		case "url":
+			p.URL = v.String()
+		}
+		return true
+	})
 	if !data.IsArray() {
 		return nil, errors.New("the response has no data array")
 	}
-	p := &Page{HasMore: res[1].Bool(), NextPage: res[2].String(), URL: res[3].String()}
+	ok := true
 	data.ForEach(func(_, v gjson.Result) bool {
+		if !v.IsObject() || !strings.HasSuffix(v.Raw, "}") {
+			ok = false
+			return false
+		}
 		raw := v.Raw
 		if v.Index > 0 && v.Index+len(raw) <= len(body) && string(body[v.Index:v.Index+len(raw)]) == raw {
 			p.Data = append(p.Data, json.RawMessage(body[v.Index:v.Index+len(raw):v.Index+len(raw)]))
@@ -65,6 +85,9 @@ func ParsePage(body []byte) (*Page, error) {
 		}
 		return true
 	})
+	if !ok || !strings.HasSuffix(strings.TrimSpace(data.Raw), "]") {
+		return nil, errors.New("the response's data array is malformed or cut short")
+	}
 	return p, nil
 }
 

@@ -200,7 +200,7 @@ func TestParsePageSplitsObjects(t *testing.T) {
 	if &p.Data[2][0] != &body[bytes.Index(body, []byte(`{"id":"in_3"}`))] {
 		t.Error("objects are copies, want sub-slices of the body")
 	}
-	for _, bad := range []string{`{"data":`, `{"object":"customer"}`, `not json`} {
+	for _, bad := range []string{`{"data":`, `{"object":"customer"}`, `not json`, `{"data":[{"id":"a"},{"id":`, `{"data":[{"id":"a"},{"id":"b"}`, `{"data":[1,2]}`} {
 		if _, err := stripe.ParsePage([]byte(bad)); err == nil {
 			t.Errorf("ParsePage(%s) succeeded", bad)
 		}
