@@ -524,3 +524,26 @@ func TestSlowAttemptTimesOutAndRetries(t *testing.T) {
 		t.Errorf("err = %v, want a network error saying the request timed out", err)
 	}
 }
+
+func TestProxy(t *testing.T) {
+	var mu sync.Mutex
+	var proxied []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		proxied = append(proxied, r.URL.String())
+		mu.Unlock()
+		respond(200, `{"id":"acct_1"}`)(w, r)
+	}))
+	defer proxy.Close()
+	// The target is never dialled: the proxy answers.
+	c, _ := newClient(t, "http://stripe.invalid", func(c *stripe.Config) { c.Proxy = proxy.URL })
+	if _, err := c.Get(context.Background(), "/v1/account", nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(proxied) != 1 || proxied[0] != "http://stripe.invalid/v1/account" {
+		t.Errorf("proxy saw %v, want one request for http://stripe.invalid/v1/account", proxied)
+	}
+	if _, err := stripe.New(stripe.Config{Key: testKey, Proxy: "::bad"}); err == nil {
+		t.Error("New accepted a malformed proxy URL")
+	}
+}
