@@ -64,7 +64,7 @@ type Config struct {
 	// 0 means 20/s for test keys, 80/s for live keys.
 	GlobalRPS float64
 	// EndpointRPS is the rate of each endpoint (method + path with ids
-	// normalised): 0 means 20/s.
+	// normalised), and of all search endpoints together: 0 means 20/s.
 	EndpointRPS float64
 	// MaxRetries bounds the retries of one request: 0 means 8.
 	MaxRetries int
@@ -128,6 +128,7 @@ type Client struct {
 	logger *slog.Logger
 
 	global      *bucket
+	search      *bucket
 	endpointRPS float64
 	epMu        sync.Mutex
 	endpoints   map[string]*bucket
@@ -136,9 +137,9 @@ type Client struct {
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
 	jitter func() float64
-	// admitted, when set, sees the times each request's endpoint and
-	// global tokens were scheduled for.
-	admitted func(ep string, endpointAt, globalAt time.Time)
+	// admitted, when set, sees the time each token of each bucket (an
+	// endpoint key, "search" or "global") was scheduled for.
+	admitted func(bucket string, at time.Time)
 
 	requests, retries, rateLimited, serverErrors, networkErrors atomic.Int64
 	inFlight, inFlightPeak                                      atomic.Int64
@@ -235,6 +236,7 @@ func New(cfg Config) (*Client, error) {
 		jitter:      mrand.Float64,
 	}
 	c.global = newBucket(cfg.GlobalRPS)
+	c.search = newBucket(cfg.EndpointRPS)
 	return c, nil
 }
 

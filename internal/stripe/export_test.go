@@ -12,4 +12,4 @@ func SetClock(c *Client, now func() time.Time, sleep func(context.Context, time.
 }
 
 // SetAdmitted installs the pacing observer.
-func SetAdmitted(c *Client, f func(ep string, endpointAt, globalAt time.Time)) { c.admitted = f }
+func SetAdmitted(c *Client, f func(bucket string, at time.Time)) { c.admitted = f }

@@ -81,37 +81,37 @@ func (b *bucket) recover(now time.Time) {
 	}
 }
 
-// wait takes one token, sleeping until it is due. It returns the time the
-// token was scheduled for.
-func (c *Client) wait(ctx context.Context, b *bucket) (time.Time, error) {
+// wait takes one token of the bucket named name, sleeping until it is due.
+func (c *Client) wait(ctx context.Context, name string, b *bucket) error {
 	now := c.now()
 	r := b.lim.ReserveN(now, 1)
 	d := r.DelayFrom(now)
 	if d > 0 {
 		if err := c.sleep(ctx, d); err != nil {
 			r.CancelAt(c.now())
-			return time.Time{}, err
+			return err
 		}
 	}
-	return now.Add(d), nil
-}
-
-// pace waits for the endpoint's bucket, then for the global one; the
-// endpoint comes first so a request held back by its endpoint does not sit
-// on a global token other endpoints could use.
-func (c *Client) pace(ctx context.Context, ep string) error {
-	epAt, err := c.wait(ctx, c.endpointBucket(ep))
-	if err != nil {
-		return err
-	}
-	globalAt, err := c.wait(ctx, c.global)
-	if err != nil {
-		return err
-	}
 	if c.admitted != nil {
-		c.admitted(ep, epAt, globalAt)
+		c.admitted(name, now.Add(d))
 	}
 	return nil
+}
+
+// pace waits for the endpoint's bucket, the shared search bucket for search
+// endpoints (Stripe limits search as a whole), then the global bucket. The
+// narrower buckets come first so a request they hold back does not sit on a
+// global token other endpoints could use.
+func (c *Client) pace(ctx context.Context, ep string) error {
+	if err := c.wait(ctx, ep, c.endpointBucket(ep)); err != nil {
+		return err
+	}
+	if strings.HasSuffix(ep, "/search") {
+		if err := c.wait(ctx, "search", c.search); err != nil {
+			return err
+		}
+	}
+	return c.wait(ctx, "global", c.global)
 }
 
 func (c *Client) endpointBucket(ep string) *bucket {

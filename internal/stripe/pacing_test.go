@@ -58,16 +58,22 @@ func TestPacingNeverExceedsBuckets(t *testing.T) {
 	const globalRPS, endpointRPS = 50, 20
 	c, _ := newClient(t, fs.URL, func(c *stripe.Config) { c.GlobalRPS = globalRPS; c.EndpointRPS = endpointRPS })
 	var mu sync.Mutex
-	var global []time.Time
+	var global, search []time.Time
 	perEndpoint := map[string][]time.Time{}
-	stripe.SetAdmitted(c, func(ep string, epAt, globalAt time.Time) {
+	stripe.SetAdmitted(c, func(bucket string, at time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
-		global = append(global, globalAt)
-		perEndpoint[ep] = append(perEndpoint[ep], epAt)
+		switch bucket {
+		case "global":
+			global = append(global, at)
+		case "search":
+			search = append(search, at)
+		default:
+			perEndpoint[bucket] = append(perEndpoint[bucket], at)
+		}
 	})
 
-	paths := []string{"/v1/customers", "/v1/invoices/in_1/lines", "/v1/invoices/in_2/lines", "/v1/charges", "/v1/customers/search"}
+	paths := []string{"/v1/customers", "/v1/invoices/in_1/lines", "/v1/invoices/in_2/lines", "/v1/charges", "/v1/customers/search", "/v1/charges/search"}
 	const perWorker = 30
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -95,8 +101,12 @@ func TestPacingNeverExceedsBuckets(t *testing.T) {
 	if span := last.Sub(first); span < time.Duration(float64(len(global)-globalRPS/10)/globalRPS*float64(time.Second))-time.Millisecond {
 		t.Errorf("240 requests admitted within %v: the global bucket did not pace", span)
 	}
-	if len(perEndpoint) != 4 {
-		t.Errorf("endpoints = %v, want 4 (the two invoice lines paths share one)", slices.Collect(mapKeys(perEndpoint)))
+	if len(perEndpoint) != 5 {
+		t.Errorf("endpoints = %v, want 5 (the two invoice lines paths share one)", slices.Collect(mapKeys(perEndpoint)))
+	}
+	// The two search endpoints share one search bucket.
+	if got, limit := maxInWindow(search, time.Second), endpointRPS+endpointRPS/10; len(search) != 80 || got > limit {
+		t.Errorf("search bucket admitted %d of %d requests in one second, limit %d", got, len(search), limit)
 	}
 	for ep, times := range perEndpoint {
 		if got, limit := maxInWindow(times, time.Second), endpointRPS+endpointRPS/10; got > limit {
@@ -122,7 +132,11 @@ func TestRetriesArePaced(t *testing.T) {
 	fs := newFaultServer(t, respond(500, stripeErr("api_error", "", "", "boom")))
 	c, _ := newClient(t, fs.URL, func(c *stripe.Config) { c.MaxRetries = 4 })
 	n := 0
-	stripe.SetAdmitted(c, func(string, time.Time, time.Time) { n++ })
+	stripe.SetAdmitted(c, func(bucket string, _ time.Time) {
+		if bucket == "global" {
+			n++
+		}
+	})
 	c.Get(context.Background(), "/v1/charges", nil)
 	if n != 5 {
 		t.Errorf("paced %d attempts, want 5 (every retry waits on the buckets)", n)
