@@ -201,6 +201,7 @@ func FuzzRowToParams(f *testing.F) {
 			if _, err := buildTree(p); err != nil {
 				t.Fatalf("flattened params do not nest: %v (%q)", err, jsonLine)
 			}
+			_ = Validate(customerCreate(), p) // must not panic
 			// Rebuild a JSON document from the params and flatten again.
 			var doc any
 			dec := json.NewDecoder(strings.NewReader(jsonLine))
@@ -224,6 +225,7 @@ func FuzzRowToParams(f *testing.F) {
 				t.Fatalf("row number %d", r.Num)
 			}
 			checkKeys(t, r.Params)
+			_ = Validate(customerCreate(), r.Params)
 			for _, kv := range r.Params {
 				if kv.Value == "" {
 					t.Fatalf("empty CSV cell became a parameter: %q", kv.Key)
