@@ -256,3 +256,15 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestIDPrefixStreamsExist keeps the prefix table in step with the catalog.
+func TestIDPrefixStreamsExist(t *testing.T) {
+	if len(catalogAll()) == 0 {
+		t.Skip("the catalog is not generated yet")
+	}
+	for p, name := range idPrefixes {
+		if _, err := LookupStream(name); err != nil {
+			t.Errorf("prefix %s: %v", p, err)
+		}
+	}
+}
