@@ -178,3 +178,22 @@ func Redact(rawURL string) string {
 	}
 	return u.String()
 }
+
+// Reader is implemented by destinations that can read a table back: the
+// conformance suite, `stripeline export` and cross-destination comparisons
+// use it. ReadRows returns every row of the table (bookkeeping columns
+// included) with values normalised to nil, string, int64, float64, bool or
+// json.RawMessage (json columns), in no particular order. A table that does
+// not exist is an error.
+type Reader interface {
+	ReadRows(ctx context.Context, table string) ([]map[string]any, error)
+}
+
+// FullRefresher is implemented by destinations that keep one generation of
+// data per full refresh (the file destinations). The engine calls BeginFull
+// before it rewrites a table from scratch; the next Write of that table then
+// starts a new generation that replaces the earlier files once durable.
+// Destinations that upsert by id need not implement it.
+type FullRefresher interface {
+	BeginFull(ctx context.Context, table string) error
+}

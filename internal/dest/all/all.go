@@ -1,0 +1,7 @@
+// Package all registers every destination scheme: import it for its side
+// effects (sqlite://, postgres://, mysql://, csv://, jsonl://, parquet://).
+package all
+
+import (
+	_ "github.com/stripeline/stripeline/internal/dest/sqlite" // sqlite://
+)
