@@ -119,6 +119,7 @@ func open(ctx context.Context, path string) (*Destination, error) {
 	setup := `PRAGMA busy_timeout = 10000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA cache_size = -65536;
 CREATE TABLE IF NOT EXISTS "` + dest.StateTable + `" (
 	"pipeline" TEXT NOT NULL,
 	"stream" TEXT NOT NULL,
@@ -362,6 +363,7 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, idCol int) (err 
 		synced = time.Now().Unix()
 	}
 	n := len(b.Table.Columns)
+	var upsert, stub *sqlite3.Stmt
 	for ri := range b.Rows {
 		r := &b.Rows[ri]
 		if r.Values == nil {
@@ -371,10 +373,12 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, idCol int) (err 
 			if r.ID == "" {
 				return errors.New("deleted row without an id")
 			}
-			s, err := d.stmt(&b.Table, true)
-			if err != nil {
-				return err
+			if stub == nil {
+				if stub, err = d.stmt(&b.Table, true); err != nil {
+					return err
+				}
 			}
+			s := stub
 			s.BindText(1, r.ID)
 			s.BindInt64(2, synced)
 			s.BindText(3, b.Account)
@@ -386,10 +390,12 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, idCol int) (err 
 		if len(r.Values) != n {
 			return fmt.Errorf("row %s has %d values for %d columns", r.ID, len(r.Values), n)
 		}
-		s, err := d.stmt(&b.Table, false)
-		if err != nil {
-			return err
+		if upsert == nil {
+			if upsert, err = d.stmt(&b.Table, false); err != nil {
+				return err
+			}
 		}
+		s := upsert
 		for i, v := range r.Values {
 			if i == idCol && r.ID != "" {
 				v = r.ID
