@@ -82,6 +82,11 @@ type Stream struct {
 	// e.g. {"status": "all"} for subscriptions.
 	ListParams map[string]string `json:"list_params,omitempty"`
 
+	// RequiredParams are required query parameters of the list that are not
+	// a parent id (e.g. "scope" for apps secrets): no stream supplies them,
+	// so the engine cannot list the stream on its own.
+	RequiredParams []string `json:"required_params,omitempty"`
+
 	// TestClock is true when the list takes a test_clock parameter: objects
 	// under test clocks are left out of plain lists and need one list per clock.
 	TestClock bool `json:"test_clock,omitempty"`
