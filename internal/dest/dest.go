@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strings"
@@ -196,4 +197,80 @@ type Reader interface {
 // Destinations that upsert by id need not implement it.
 type FullRefresher interface {
 	BeginFull(ctx context.Context, table string) error
+}
+
+// Convert checks a Row value against its column's type and returns it in
+// the column's canonical Go type: string, int64, float64, bool or
+// json.RawMessage, or nil. SQL destinations use it so a value of the wrong
+// shape fails the whole batch before anything is sent.
+func Convert(t catalog.Type, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch t {
+	case catalog.TypeInteger:
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case int:
+			return int64(x), nil
+		case float64:
+			if x == float64(int64(x)) {
+				return int64(x), nil
+			}
+		case json.Number:
+			if n, err := x.Int64(); err == nil {
+				return n, nil
+			}
+		}
+	case catalog.TypeNumber:
+		switch x := v.(type) {
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, fmt.Errorf("number %v cannot be stored", x)
+			}
+			return x, nil
+		case int64:
+			return float64(x), nil
+		case int:
+			return float64(x), nil
+		case json.Number:
+			if f, err := x.Float64(); err == nil {
+				return f, nil
+			}
+		}
+	case catalog.TypeBoolean:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case catalog.TypeJSON:
+		switch x := v.(type) {
+		case json.RawMessage:
+			if x == nil {
+				return nil, nil
+			}
+			if !json.Valid(x) {
+				return nil, fmt.Errorf("invalid JSON %.40q", x)
+			}
+			return x, nil
+		case []byte:
+			if !json.Valid(x) {
+				return nil, fmt.Errorf("invalid JSON %.40q", x)
+			}
+			return json.RawMessage(x), nil
+		case string, int64, int, float64, bool:
+			b, err := json.Marshal(x)
+			return json.RawMessage(b), err
+		}
+	default: // string
+		switch x := v.(type) {
+		case string:
+			return x, nil
+		case json.RawMessage:
+			return string(x), nil
+		case int64, int, float64, bool:
+			return fmt.Sprint(x), nil
+		}
+	}
+	return nil, fmt.Errorf("unsupported value %T for a %s column", v, t)
 }

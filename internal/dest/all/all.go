@@ -3,5 +3,6 @@
 package all
 
 import (
-	_ "github.com/stripeline/stripeline/internal/dest/sqlite" // sqlite://
+	_ "github.com/stripeline/stripeline/internal/dest/postgres" // postgres://, postgresql://
+	_ "github.com/stripeline/stripeline/internal/dest/sqlite"   // sqlite://
 )

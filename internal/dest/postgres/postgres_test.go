@@ -1,0 +1,115 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
+	"github.com/stripeline/stripeline/internal/dest/postgres"
+)
+
+// serverURL returns STRIPELINE_TEST_POSTGRES (with the user root when the
+// user postgres cannot log in), or skips.
+func serverURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv("STRIPELINE_TEST_POSTGRES")
+	if raw == "" {
+		t.Skip("STRIPELINE_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable); skipping PostgreSQL tests")
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, raw)
+	if err == nil {
+		c.Close(ctx)
+		return raw
+	}
+	u, perr := url.Parse(raw)
+	if perr == nil && u.User != nil && u.User.Username() == "postgres" {
+		u.User = url.User("root")
+		if c, err2 := pgx.Connect(ctx, u.String()); err2 == nil {
+			c.Close(ctx)
+			return u.String()
+		}
+	}
+	t.Fatalf("STRIPELINE_TEST_POSTGRES=%s: %v", dest.Redact(raw), err)
+	return ""
+}
+
+// withSchema opens a destination in a fresh random schema dropped after the test.
+func withSchema(t testing.TB, base string) (string, string) {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "stripeline_test_" + hex.EncodeToString(b)
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return u.String(), schema
+}
+
+func TestConformance(t *testing.T) {
+	base := serverURL(t)
+	desttest.Run(t, func(t *testing.T) dest.Destination {
+		dsn, _ := withSchema(t, base)
+		d, err := dest.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+func TestUnreachableServer(t *testing.T) {
+	_, err := dest.Open(context.Background(), "postgres://someone:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		t.Fatal("connecting to a closed port succeeded")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("error shows the password: %s", msg)
+	}
+	if !strings.Contains(msg, "postgres://someone:xxxxx@127.0.0.1:1") || !strings.Contains(msg, "check that PostgreSQL is running") {
+		t.Errorf("error %q does not name the destination and the fix", msg)
+	}
+}
+
+func TestDefaultSchemaAndQuery(t *testing.T) {
+	base := serverURL(t)
+	dsn, schema := withSchema(t, base)
+	ctx := context.Background()
+	d, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cols, rows, err := d.Query(ctx, `SELECT count(*) AS n, current_schema() AS s FROM _stripeline_runs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) != 2 || rows[0][0] != int64(0) || rows[0][1] != schema {
+		t.Errorf("Query = %v %v, want n=0 in schema %s", cols, rows, schema)
+	}
+	if _, _, err := d.Query(ctx, `DELETE FROM _stripeline_runs`); err == nil {
+		t.Error("Query ran a write statement")
+	}
+}
