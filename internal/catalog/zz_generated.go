@@ -71,7 +71,8 @@ var streams = []Stream{
 		ParentParam:   "account",
 		EmbeddedField: "external_accounts",
 		Incremental:   "full_refresh",
-		EventTypes:    []string{"account.external_account.created", "account.external_account.deleted", "account.external_account.updated", "customer.source.created", "customer.source.deleted", "customer.source.expiring", "customer.source.updated"},
+		EventTypes:    []string{"account.external_account.created", "account.external_account.deleted", "account.external_account.updated"},
+		DeleteEvent:   "account.external_account.deleted",
 		Deletable:     true,
 		Columns: []Column{
 			{Name: "id", Type: "string"},
@@ -238,7 +239,7 @@ var streams = []Stream{
 		HasCreatedField: true,
 		Cursor:          "created",
 		Incremental:     "full_refresh",
-		RequiredParams:  []string{"scope"},
+		ListParams:      map[string]string{"scope[type]": "account"},
 		Columns: []Column{
 			{Name: "id", Type: "string"},
 			{Name: "created", Type: "integer"},
@@ -1049,7 +1050,8 @@ var streams = []Stream{
 		HasCreatedField: true,
 		Cursor:          "created",
 		Incremental:     "full_refresh",
-		EventTypes:      []string{"account.external_account.created", "account.external_account.deleted", "account.external_account.updated", "customer.source.created", "customer.source.deleted", "customer.source.expiring", "customer.source.updated", "source.canceled", "source.chargeable", "source.failed", "source.refund_attributes_required"},
+		EventTypes:      []string{"customer.source.created", "customer.source.deleted", "customer.source.expiring", "customer.source.updated", "source.canceled", "source.chargeable", "source.failed", "source.refund_attributes_required"},
+		DeleteEvent:     "customer.source.deleted",
 		Deletable:       true,
 		Columns: []Column{
 			{Name: "id", Type: "string"},

@@ -151,10 +151,22 @@ func build(spec, beta *rawSpec) (*result, error) {
 			fill(spec, s, l, events)
 		}
 	}
+	topTypes := map[string]bool{}
+	for _, s := range all {
+		if s.Parent == "" {
+			for _, t := range s.ObjectTypes {
+				topTypes[t] = true
+			}
+		}
+	}
 	for _, s := range all {
 		if s.Parent != "" {
-			s.EmbeddedField = embeddedField(spec, s, byName[s.Parent])
+			p := byName[s.Parent]
+			s.EmbeddedField = embeddedField(spec, s, p)
+			s.EventTypes = eventsInContext(s, p, topTypes)
 		}
+		s.DeleteEvent = deleteEvent(s)
+		applyOverrides(s)
 	}
 	res.streams = order(all)
 	return res, nil
@@ -280,7 +292,6 @@ func fill(spec *rawSpec, s *catalog.Stream, l listEP, events map[string][]string
 			s.Deletable = true
 		}
 	}
-	s.DeleteEvent = deleteEvent(s)
 	switch {
 	case len(s.EventTypes) > 0 && s.Parent == "":
 		s.Incremental = catalog.IncrementalEvents
@@ -288,6 +299,55 @@ func fill(spec *rawSpec, s *catalog.Stream, l listEP, events map[string][]string
 		s.Incremental = catalog.IncrementalCreated
 	default:
 		s.Incremental = catalog.IncrementalFull
+	}
+}
+
+// eventsInContext drops the events a child stream's objects take part in
+// under another parent: bank accounts and cards are both a connected
+// account's external accounts (account.external_account.*) and a
+// customer's sources (customer.source.*).
+func eventsInContext(s, parent *catalog.Stream, topTypes map[string]bool) []string {
+	var out []string
+	for _, e := range s.EventTypes {
+		parts := strings.Split(e, ".")
+		owner := parts[0]
+		if len(parts) >= 3 && topTypes[owner] && !slices.Contains(parent.ObjectTypes, owner) && !slices.Contains(s.ObjectTypes, owner) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// override adjusts a stream where the spec alone does not say how to list
+// every object.
+type override struct {
+	listParams map[string]string
+	// satisfied are required parameters the list params supply.
+	satisfied []string
+}
+
+var overrides = map[string]override{
+	// scope is required: scope[type]=account lists the account's secrets.
+	// Secrets scoped to a dashboard user need that user's id, which no
+	// stream supplies, so they are not replicated.
+	"apps_secrets": {listParams: map[string]string{"scope[type]": "account"}, satisfied: []string{"scope"}},
+}
+
+func applyOverrides(s *catalog.Stream) {
+	o, ok := overrides[s.Name]
+	if !ok {
+		return
+	}
+	for k, v := range o.listParams {
+		if s.ListParams == nil {
+			s.ListParams = map[string]string{}
+		}
+		s.ListParams[k] = v
+	}
+	s.RequiredParams = slices.DeleteFunc(s.RequiredParams, func(p string) bool { return slices.Contains(o.satisfied, p) })
+	if len(s.RequiredParams) == 0 {
+		s.RequiredParams = nil
 	}
 }
 
