@@ -23,6 +23,10 @@ const (
 	ModeDelete = "delete"
 )
 
+// maxKeyGenerations bounds the idempotency keys one row's request tries
+// after server errors.
+const maxKeyGenerations = 5
+
 // DefaultConcurrency is the number of rows sent at once; the client's
 // pacer still bounds the request rate.
 const DefaultConcurrency = 4
@@ -461,8 +465,24 @@ func (l *loader) send(ctx context.Context, t task) (Result, error) {
 }
 
 func (l *loader) write(ctx context.Context, res Result, method, path string, p Params, status string) (Result, error) {
-	key := IdempotencyKey(l.s.Name, l.opt.Mode, method, path, p)
-	obj, err := l.o.post(ctx, method+" "+path, path, p, key)
+	base := IdempotencyKey(l.s.Name, l.opt.Mode, method, path, p)
+	var obj *Object
+	var err error
+	// Stripe keeps a 500 under its idempotency key and replays it, so a key
+	// that met a server error can never succeed. Walk a fixed chain of keys
+	// (base, base-2, base-3, …): a re-run walks the same chain and meets the
+	// replayed success of the earlier run instead of creating again.
+	for gen := 1; gen <= maxKeyGenerations; gen++ {
+		key := base
+		if gen > 1 {
+			key = fmt.Sprintf("%s-%d", base, gen)
+		}
+		obj, err = l.o.post(ctx, method+" "+path, path, p, key)
+		if err == nil || !errors.Is(err, stripe.ErrServer) || ctx.Err() != nil {
+			break
+		}
+		l.o.Logger.Debug("server error on a load row; trying the next idempotency key", "stream", l.s.Name, "row", res.Row, "generation", gen+1)
+	}
 	if err != nil {
 		if ctx.Err() != nil && !isFatal(err) {
 			res.Status, res.Error = StatusSkipped, "interrupted: the load stopped while this row was in flight (re-run to finish it)"

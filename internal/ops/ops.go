@@ -238,6 +238,9 @@ func itemOperation(method string, s catalog.Stream) (*catalog.Operation, bool) {
 func itemParamNames(s catalog.Stream) []string {
 	last := s.Path[strings.LastIndexByte(s.Path, '/')+1:]
 	var names []string
+	if p, ok := specItemParam(s.Path); ok {
+		names = append(names, p)
+	}
 	if s.Object != "" {
 		names = append(names, s.Object)
 	}

@@ -174,7 +174,7 @@ func TestStreamForID(t *testing.T) {
 	for id, want := range map[string]string{
 		"cus_123": "customers", "in_1": "invoices", "ch_1": "charges", "pi_1": "payment_intents",
 		"sub_1": "subscriptions", "sub_sched_1": "subscription_schedules", "prod_1": "products",
-		"price_1": "prices", "seti_1": "setup_intents", "si_1": "subscription_items",
+		"price_1": "prices", "seti_1": "setup_intents", "si_1": "subscriptions_items",
 	} {
 		got, err := StreamForID(id)
 		if err != nil || got != want {

@@ -44,7 +44,7 @@ var idPrefixes = map[string]string{
 	"rsl_":       "radar_value_lists",
 	"seti_":      "setup_intents",
 	"shr_":       "shipping_rates",
-	"si_":        "subscription_items",
+	"si_":        "subscriptions_items",
 	"sub_":       "subscriptions",
 	"sub_sched_": "subscription_schedules",
 	"txi_":       "tax_ids",

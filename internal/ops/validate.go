@@ -63,9 +63,8 @@ func Validate(body *catalog.Schema, p Params) error {
 	return &ValidationError{Problems: v.problems}
 }
 
-// resolveRef follows a schema reference; it is catalog.Resolve once the
-// catalog carries components, and the identity before.
-var resolveRef = func(s *catalog.Schema) *catalog.Schema { return s }
+// resolveRef follows a schema reference.
+var resolveRef = catalog.Resolve
 
 func resolveSchema(s *catalog.Schema) *catalog.Schema {
 	for i := 0; s != nil && s.Ref != "" && i < 8; i++ {
