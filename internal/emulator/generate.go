@@ -1,0 +1,713 @@
+package emulator
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+)
+
+const (
+	day         = int64(86400)
+	threeYears  = 3 * 365 * day
+	eventWindow = 30 * day
+)
+
+// gen builds one account's data. Everything it draws comes from r, so the
+// account is a function of the seed, the size and the clock.
+type gen struct {
+	e     *Emulator
+	a     *account
+	r     *rand.Rand
+	now   int64
+	start int64
+	u     float64 // objects per 1% of the account
+
+	clocks    []string
+	taxRates  []string
+	coupons   []string
+	products  []prodInfo
+	prices    []priceInfo
+	customers []custInfo
+	charges   []chargeInfo
+	paidInv   []invInfo
+	sizes     map[string]int
+}
+
+type prodInfo struct {
+	id, name string
+	created  int64
+}
+
+type priceInfo struct {
+	id, product, currency, interval string
+	item                            string // the subscription item billing it
+	amount                          int64
+	created                         int64
+	raw                             []byte
+}
+
+type custInfo struct {
+	id, name, email, pm, clock, currency string
+	created                              int64
+}
+
+type chargeInfo struct {
+	id, customer, pi, currency string
+	amount, created            int64
+}
+
+type invInfo struct {
+	id, customer, currency string
+	amount, created        int64
+}
+
+var (
+	firstNames = []string{"Ava", "Liam", "Zoë", "José", "Łukasz", "Søren", "Chloé", "Mateo", "Aiko", "Дмитрий", "محمد", "李", "Nguyễn", "Ingrid", "Olu", "Priya", "Noah", "Emma", "Björk", "Renée"}
+	lastNames  = []string{"Smith", "Müller", "García", "O'Brien", "Kowalski", "Østergaard", "Dubois", "Rossi", "Tanaka", "Иванов", "Haddad", "王", "Trần", "Johansson", "Adeyemi", "Patel", "Brown", "\"Quoted\" Jones", "Ng", "D'Amico"}
+	domains    = []string{"example.com", "example.org", "mail.example.net", "corp.example"}
+	words      = []string{"Pro", "Starter", "Team", "Enterprise", "Add-on", "Seats", "Storage", "Support", "Analytics", "API calls", "Premium ✨", "Basic", "Plus", "Café bundle", "Über plan"}
+	currencies = []string{"usd", "usd", "usd", "usd", "eur", "eur", "gbp"}
+	countries  = []string{"US", "US", "US", "DE", "FR", "GB", "JP", "BR", "IN", "NL"}
+	brands     = []string{"visa", "visa", "mastercard", "amex", "discover"}
+)
+
+func (e *Emulator) generate(seed int64, objects int, now int64, index int) *account {
+	r := rand.New(rand.NewPCG(uint64(seed), uint64(index)+0x9e3779b97f4a7c15))
+	a := &account{tables: map[string]*table{}, idem: map[string]*idemEntry{}, connected: index > 0}
+	a.id = "acct_" + strings.ToUpper(fmt.Sprintf("%016x", r.Uint64()))[:16]
+	if index == 0 {
+		a.name, a.email, a.country = "Stripeline Demo Co.", "owner@example.com", "US"
+	} else {
+		a.name = fmt.Sprintf("Connected Shop %d — Ünïcode", index)
+		a.email = fmt.Sprintf("shop%d@example.com", index)
+		a.country = countries[r.IntN(len(countries))]
+	}
+	a.created = now - threeYears - 30*day
+	a.events = newTable(nil)
+	for _, d := range defs {
+		a.tables[d.name] = newTable(d)
+	}
+	g := &gen{e: e, a: a, r: r, now: now, start: now - threeYears, u: float64(objects) / 100, sizes: map[string]int{}}
+	g.run()
+	for _, t := range a.tables {
+		t.sortAll()
+	}
+	a.events.sortAll()
+	return a
+}
+
+func (g *gen) n(perCent float64, min int) int {
+	n := int(math.Round(g.u * perCent))
+	if n < min {
+		n = min
+	}
+	return n
+}
+
+// when draws a creation time, denser in recent months like a growing business.
+func (g *gen) when(after int64) int64 {
+	if after < g.start {
+		after = g.start
+	}
+	span := g.now - after
+	if span <= 0 {
+		return g.now
+	}
+	return after + int64(math.Sqrt(g.r.Float64())*float64(span))
+}
+
+func (g *gen) pick(s []string) string { return s[g.r.IntN(len(s))] }
+
+func (g *gen) id(prefix string) string { return g.a.newID(prefix, g.r.Uint64) }
+
+func (g *gen) metadata() any {
+	switch x := g.r.IntN(10); {
+	case x < 4:
+		return map[string]string{}
+	case x < 8:
+		return map[string]string{"source": g.pick([]string{"web", "import", "api", "partner"}), "segment": g.pick([]string{"smb", "mid", "ent"})}
+	case x < 9:
+		return map[string]string{"note": "Ünïcode ✓ — “quotes” & <tags> 日本語 " + strings.Repeat("long value ", 40), "order_id": fmt.Sprint(g.r.IntN(1e6))}
+	default:
+		m := map[string]string{}
+		for i := 0; i < 20; i++ {
+			m[fmt.Sprintf("key_%02d", i)] = fmt.Sprintf("value %d", g.r.IntN(1000))
+		}
+		return m
+	}
+}
+
+// put renders and stores an object.
+func (g *gen) put(stream, id string, created int64, parent string, over fields) *record {
+	t := g.a.tables[stream]
+	tp := g.e.tpls.component(t.def.object)
+	data := tp.render(make([]byte, 0, g.sizes[stream]+64), over)
+	g.sizes[stream] = len(data)
+	rec := &record{id: id, created: created, parent: parent, data: data}
+	t.byID[id] = rec
+	t.recs = append(t.recs, rec)
+	if t.def.parent != "" {
+		t.kids[parent] = append(t.kids[parent], rec)
+	}
+	return rec
+}
+
+func (g *gen) nest(object string, path ...string) *tmpl { return g.e.tpls.nested(object, path...) }
+
+func (g *gen) list(url string, data []raw, more bool) fields {
+	if data == nil {
+		data = []raw{}
+	}
+	return fields{{"object", "list"}, {"data", data}, {"has_more", more}, {"url", url}}
+}
+
+func (g *gen) run() {
+	g.testClocks()
+	g.taxRatesAndCoupons()
+	g.catalog()
+	g.customersAndMethods()
+	g.subscriptionsAndInvoices()
+	g.oneOffInvoices()
+	g.standalonePayments()
+	g.refundsAndDisputes()
+	g.payouts()
+	g.creditNotes()
+	g.checkoutSessions()
+	g.setupIntents()
+	g.events()
+}
+
+func (g *gen) testClocks() {
+	for i := 0; i < 2; i++ {
+		id := g.id("clock_")
+		created := g.now - int64(10+g.r.IntN(40))*day
+		g.put("test_helpers_test_clocks", id, created, "", fields{
+			{"id", id}, {"created", created}, {"deletes_after", created + 30*day + 60*day}, {"frozen_time", created + int64(g.r.IntN(20))*day},
+			{"name", fmt.Sprintf("Renewal simulation %d", i+1)}, {"status", "ready"},
+		})
+		g.clocks = append(g.clocks, id)
+	}
+}
+
+func (g *gen) taxRatesAndCoupons() {
+	for i, n := 0, g.n(0.05, 3); i < n; i++ {
+		id := g.id("txr_")
+		created := g.when(0)
+		pct := []float64{7.25, 19, 20, 8.875, 10}[i%5]
+		country := []string{"US", "DE", "GB", "US", "JP"}[i%5]
+		g.put("tax_rates", id, created, "", fields{
+			{"id", id}, {"created", created}, {"active", i%7 != 6}, {"display_name", []string{"Sales tax", "MwSt.", "VAT", "NYC tax", "消費税"}[i%5]},
+			{"percentage", pct}, {"effective_percentage", pct}, {"country", country}, {"inclusive", i%2 == 1}, {"jurisdiction", country},
+			{"tax_type", []string{"sales_tax", "vat", "vat", "sales_tax", "jct"}[i%5]}, {"rate_type", "percentage"}, {"metadata", g.metadata()},
+		})
+		g.taxRates = append(g.taxRates, id)
+	}
+	for i, n := 0, g.n(0.2, 3); i < n; i++ {
+		id := g.id("")[:0] + fmt.Sprintf("CPN%s", g.id("")[7:])
+		created := g.when(0)
+		over := fields{{"id", id}, {"created", created}, {"name", g.pick([]string{"Launch 20%", "Black Friday", "Spring €5 off", "Loyalty", "Ünïcode promo"})},
+			{"duration", g.pick([]string{"forever", "once", "repeating"})}, {"valid", g.r.IntN(5) != 0}, {"times_redeemed", g.r.IntN(200)}, {"metadata", g.metadata()}}
+		if i%2 == 0 {
+			over = append(over, field{"percent_off", float64(5 * (1 + g.r.IntN(10)))})
+		} else {
+			over = append(over, field{"amount_off", int64(500 * (1 + g.r.IntN(10)))}, field{"currency", "usd"})
+		}
+		g.put("coupons", id, created, "", over)
+		g.coupons = append(g.coupons, id)
+		if i < g.n(0.2, 3) {
+			pid := g.id("promo_")
+			pc := g.when(created)
+			g.put("promotion_codes", pid, pc, "", fields{{"id", pid}, {"created", pc}, {"active", g.r.IntN(4) != 0}, {"code", fmt.Sprintf("SAVE%d", 10+i)},
+				{"promotion", sub{g.nest("promotion_code", "promotion"), fields{{"coupon", id}, {"type", "coupon"}}}},
+				{"times_redeemed", g.r.IntN(50)}, {"metadata", g.metadata()}})
+		}
+	}
+}
+
+func (g *gen) catalog() {
+	for i, n := 0, g.n(0.5, 5); i < n; i++ {
+		id := g.id("prod_")
+		created := g.when(0)
+		name := fmt.Sprintf("%s %s", g.pick(words), g.pick(words))
+		over := fields{{"id", id}, {"created", created}, {"updated", created + int64(g.r.IntN(1000))}, {"name", name}, {"active", g.r.IntN(8) != 0},
+			{"description", nil}, {"metadata", g.metadata()}, {"url", nil}}
+		if g.r.IntN(3) == 0 {
+			over[5].v = "A product with a long description — " + strings.Repeat("ça va? ", 30)
+		}
+		g.put("products", id, created, "", over)
+		g.products = append(g.products, prodInfo{id: id, name: name, created: created})
+		for j, m := 0, 1+g.r.IntN(3); j < m; j++ {
+			pid := g.id("price_")
+			pc := g.when(created)
+			cur := g.pick(currencies)
+			amount := int64(100 * (1 + g.r.IntN(200)))
+			interval := []string{"month", "month", "year", ""}[g.r.IntN(4)]
+			po := fields{{"id", pid}, {"created", pc}, {"active", true}, {"currency", cur}, {"product", id}, {"unit_amount", amount},
+				{"unit_amount_decimal", fmt.Sprint(amount)}, {"billing_scheme", "per_unit"}, {"tax_behavior", "unspecified"}, {"metadata", g.metadata()}}
+			if interval != "" {
+				po = append(po, field{"type", "recurring"}, field{"recurring", sub{g.nest("price", "recurring"), fields{{"interval", interval}, {"interval_count", 1}, {"usage_type", "licensed"}}}})
+			} else {
+				po = append(po, field{"type", "one_time"})
+			}
+			if g.r.IntN(5) == 0 {
+				po = append(po, field{"lookup_key", fmt.Sprintf("%s_%d", strings.ToLower(strings.ReplaceAll(name, " ", "_")), j)}, field{"nickname", name + " " + interval})
+			}
+			rec := g.put("prices", pid, pc, "", po)
+			g.prices = append(g.prices, priceInfo{id: pid, product: id, currency: cur, interval: interval, amount: amount, created: pc, raw: rec.data})
+		}
+	}
+}
+
+func (g *gen) customersAndMethods() {
+	n := g.n(8, 10)
+	for i := 0; i < n; i++ {
+		id := g.id("cus_")
+		created := g.when(0)
+		first, last := g.pick(firstNames), g.pick(lastNames)
+		email := fmt.Sprintf("user%d.%d@%s", i, g.r.IntN(1000), g.pick(domains))
+		c := custInfo{id: id, name: first + " " + last, email: email, created: created, currency: g.pick(currencies)}
+		if i < 4 && len(g.clocks) > 0 {
+			c.clock = g.clocks[i%len(g.clocks)]
+			c.created = g.now - int64(5+i)*day
+			created = c.created
+		}
+		over := fields{{"id", id}, {"created", created}, {"email", email}, {"name", c.name}, {"currency", c.currency},
+			{"description", nil}, {"phone", nil}, {"balance", 0}, {"delinquent", g.r.IntN(20) == 0}, {"invoice_prefix", strings.ToUpper(id[4:12])},
+			{"metadata", g.metadata()}, {"preferred_locales", []string{}}, {"tax_exempt", "none"}, {"next_invoice_sequence", 1 + g.r.IntN(30)}}
+		if g.r.IntN(4) == 0 {
+			over[5].v = "Customer with ünïcode 🚀 and a \"quote\""
+		}
+		if g.r.IntN(3) == 0 {
+			over[6].v = fmt.Sprintf("+1555%07d", g.r.IntN(1e7))
+		}
+		if g.r.IntN(2) == 0 {
+			over = append(over, field{"address", sub{g.nest("customer", "address"), fields{{"city", g.pick([]string{"Berlin", "São Paulo", "New York", "東京"})}, {"country", g.pick(countries)}, {"line1", fmt.Sprintf("%d Main St", 1+g.r.IntN(999))}, {"postal_code", fmt.Sprint(10000 + g.r.IntN(89999))}}}})
+		}
+		if c.clock != "" {
+			over = append(over, field{"test_clock", c.clock})
+		}
+		// The default payment method.
+		pm := g.id("pm_")
+		c.pm = pm
+		over = append(over, field{"invoice_settings", sub{g.nest("customer", "invoice_settings"), fields{{"default_payment_method", pm}}}})
+		rec := g.put("customers", id, created, "", over)
+		rec.clock = c.clock
+		pmc := g.when(created)
+		brand := g.pick(brands)
+		last4 := fmt.Sprintf("%04d", g.r.IntN(10000))
+		g.put("payment_methods", pm, pmc, "", fields{{"id", pm}, {"created", pmc}, {"customer", id}, {"type", "card"}, {"allow_redisplay", "unspecified"},
+			{"billing_details", sub{g.nest("payment_method", "billing_details"), fields{{"email", email}, {"name", c.name}}}},
+			{"card", sub{g.nest("payment_method", "card"), fields{{"brand", brand}, {"display_brand", brand}, {"last4", last4}, {"exp_month", 1 + g.r.IntN(12)}, {"exp_year", 2027 + g.r.IntN(6)}, {"country", "US"}, {"funding", "credit"}, {"fingerprint", g.id("")[7:]}, {"regulated_status", "unregulated"}}}},
+			{"metadata", g.metadata()}})
+		if g.r.IntN(10) == 0 {
+			tx := g.id("txi_")
+			tc := g.when(created)
+			g.put("customers_tax_ids", tx, tc, id, fields{{"id", tx}, {"created", tc}, {"customer", id}, {"country", "DE"}, {"type", "eu_vat"}, {"value", fmt.Sprintf("DE%09d", g.r.IntN(1e9))},
+				{"owner", sub{g.nest("tax_id", "owner"), fields{{"type", "customer"}, {"customer", id}}}},
+				{"verification", sub{g.nest("tax_id", "verification"), fields{{"status", "verified"}, {"verified_name", c.name}}}}})
+		}
+		g.customers = append(g.customers, c)
+	}
+}
+
+// charge records a payment: payment intent, charge and balance transaction.
+func (g *gen) charge(c custInfo, amount int64, cur string, created int64, desc string, invoice string) (string, bool) {
+	pi := g.id("pi_")
+	ch := g.id("ch_")
+	ok := g.r.IntN(15) != 0 || invoice != ""
+	status := "succeeded"
+	if !ok {
+		status = "failed"
+	}
+	var txn any
+	if ok {
+		t := g.id("txn_")
+		txn = t
+		fee := amount*29/1000 + 30
+		g.put("balance_transactions", t, created, "", fields{{"id", t}, {"created", created}, {"amount", amount}, {"fee", fee}, {"net", amount - fee}, {"currency", cur},
+			{"available_on", created + 2*day}, {"type", "charge"}, {"source", ch}, {"status", statusAvail(created+2*day, g.now)}, {"reporting_category", "charge"}, {"description", desc},
+			{"fee_details", []any{fields{{"amount", fee}, {"application", nil}, {"currency", cur}, {"description", "Stripe processing fees"}, {"type", "stripe_fee"}}}}})
+	}
+	over := fields{{"id", ch}, {"created", created}, {"amount", amount}, {"amount_captured", amount}, {"amount_refunded", 0}, {"currency", cur}, {"customer", c.id},
+		{"description", desc}, {"paid", ok}, {"captured", ok}, {"status", status}, {"payment_intent", pi}, {"payment_method", c.pm}, {"balance_transaction", txn},
+		{"receipt_email", c.email}, {"refunded", false}, {"metadata", g.metadata()}, {"calculated_statement_descriptor", "STRIPELINE DEMO"},
+		{"billing_details", sub{g.nest("charge", "billing_details"), fields{{"email", c.email}, {"name", c.name}}}},
+		{"outcome", sub{g.nest("charge", "outcome"), fields{{"network_status", map[bool]string{true: "approved_by_network", false: "declined_by_network"}[ok]}, {"type", map[bool]string{true: "authorized", false: "issuer_declined"}[ok]}, {"risk_level", "normal"}, {"risk_score", g.r.IntN(60)}, {"seller_message", map[bool]string{true: "Payment complete.", false: "The bank did not return any further details with this decline."}[ok]}}}},
+		{"receipt_url", "https://pay.stripe.com/receipts/" + ch}}
+	if !ok {
+		over = append(over, field{"failure_code", "card_declined"}, field{"failure_message", "Your card was declined."})
+		over[3].v = 0
+	}
+	g.put("charges", ch, created, "", over)
+	pist := "succeeded"
+	var received int64 = amount
+	if !ok {
+		pist, received = "requires_payment_method", 0
+	}
+	g.put("payment_intents", pi, created, "", fields{{"id", pi}, {"created", created}, {"amount", amount}, {"amount_received", received}, {"amount_capturable", 0}, {"currency", cur},
+		{"customer", c.id}, {"description", desc}, {"status", pist}, {"latest_charge", ch}, {"payment_method", c.pm}, {"payment_method_types", []string{"card"}},
+		{"capture_method", "automatic"}, {"confirmation_method", "automatic"}, {"client_secret", pi + "_secret_" + g.id("")[7:]}, {"metadata", g.metadata()}})
+	if ok {
+		g.charges = append(g.charges, chargeInfo{id: ch, customer: c.id, pi: pi, currency: cur, amount: amount, created: created})
+	}
+	return ch, ok
+}
+
+func statusAvail(avail, now int64) string {
+	if avail <= now {
+		return "available"
+	}
+	return "pending"
+}
+
+func (g *gen) recurringPrices() []priceInfo {
+	var out []priceInfo
+	for _, p := range g.prices {
+		if p.interval != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		out = g.prices
+	}
+	return out
+}
+
+func (g *gen) subscriptionsAndInvoices() {
+	rec := g.recurringPrices()
+	n := g.n(4, 6)
+	for i := 0; i < n; i++ {
+		c := g.customers[g.r.IntN(len(g.customers))]
+		if i < 4 && len(g.customers) > 4 {
+			c = g.customers[i] // the test-clock customers
+		}
+		id := g.id("sub_")
+		created := g.when(c.created)
+		status := []string{"active", "active", "active", "active", "canceled", "canceled", "trialing", "past_due", "unpaid", "incomplete_expired"}[g.r.IntN(10)]
+		nItems := 1 + g.r.IntN(3)
+		var items []raw
+		var itemPrices []priceInfo
+		for j := 0; j < nItems; j++ {
+			p := rec[g.r.IntN(len(rec))]
+			si := g.id("si_")
+			qty := 1 + g.r.IntN(5)
+			r := g.put("subscriptions_items", si, created, id, fields{{"id", si}, {"created", created}, {"subscription", id}, {"price", raw(p.raw)}, {"quantity", qty},
+				{"current_period_start", created}, {"current_period_end", created + 30*day}, {"metadata", g.metadata()}, {"tax_rates", []any{}}})
+			items = append(items, r.data)
+			p.amount *= int64(qty)
+			p.item = si
+			itemPrices = append(itemPrices, p)
+		}
+		cur := itemPrices[0].currency
+		over := fields{{"id", id}, {"created", created}, {"customer", c.id}, {"status", status}, {"currency", cur}, {"start_date", created}, {"billing_cycle_anchor", created},
+			{"collection_method", "charge_automatically"}, {"default_payment_method", c.pm}, {"metadata", g.metadata()}, {"description", nil},
+			{"items", g.list("/v1/subscription_items?subscription="+id, items, false)}}
+		var canceledAt int64
+		if status == "canceled" || status == "incomplete_expired" {
+			canceledAt = g.when(created)
+			over = append(over, field{"canceled_at", canceledAt}, field{"ended_at", canceledAt},
+				field{"cancellation_details", sub{g.nest("subscription", "cancellation_details"), fields{{"reason", "cancellation_requested"}, {"feedback", "too_expensive"}, {"comment", nil}}}})
+		}
+		if status == "trialing" {
+			over = append(over, field{"trial_start", created}, field{"trial_end", created + 14*day})
+		}
+		if c.clock != "" {
+			over = append(over, field{"test_clock", c.clock})
+		}
+		// Invoices of the subscription: one per period so far, capped.
+		end := g.now
+		if canceledAt != 0 {
+			end = canceledAt
+		}
+		periods := int((end - created) / (30 * day))
+		if periods > 2 {
+			periods = 2
+		}
+		var latest string
+		for k := 0; k <= periods; k++ {
+			ps := created + int64(k)*30*day
+			if ps > g.now {
+				break
+			}
+			latest = g.invoice(c, cur, ps, id, itemPrices, nil)
+		}
+		if latest != "" {
+			over = append(over, field{"latest_invoice", latest})
+		}
+		r := g.put("subscriptions", id, created, "", over)
+		r.clock = c.clock
+		r.hidden = status == "canceled" || status == "incomplete_expired"
+	}
+}
+
+// invoice makes an invoice with lines (from subscription prices or invoice
+// items) and, when paid, its payment.
+func (g *gen) invoice(c custInfo, cur string, created int64, subID string, subPrices []priceInfo, extra []priceInfo) string {
+	id := g.id("in_")
+	status := []string{"paid", "paid", "paid", "paid", "paid", "paid", "paid", "paid", "open", "draft", "void", "uncollectible"}[g.r.IntN(12)]
+	if created > g.now-3*day && status == "paid" && g.r.IntN(2) == 0 {
+		status = "open"
+	}
+	var lines []*record
+	var total int64
+	for _, p := range subPrices {
+		lid := g.id("il_")
+		lines = append(lines, g.put("invoices_lines", lid, created, id, fields{{"id", lid}, {"invoice", id}, {"amount", p.amount}, {"subtotal", p.amount}, {"currency", cur},
+			{"description", "1 × " + p.product}, {"quantity", 1}, {"subscription", subID}, {"metadata", map[string]string{}}, {"discountable", true},
+			{"period", sub{g.nest("line_item", "period"), fields{{"start", created}, {"end", created + 30*day}}}},
+			{"pricing", sub{g.nest("line_item", "pricing"), fields{{"type", "price_details"}, {"unit_amount_decimal", fmt.Sprint(p.amount)}, {"price_details", sub{g.nest("line_item", "pricing", "price_details"), fields{{"price", p.id}, {"product", p.product}}}}}}},
+			{"parent", sub{g.nest("line_item", "parent"), fields{{"type", "subscription_item_details"}, {"subscription_item_details", sub{g.nest("line_item", "parent", "subscription_item_details"), fields{{"subscription", subID}, {"proration", false}, {"subscription_item", p.item}}}}}}}}))
+		total += p.amount
+	}
+	for _, p := range extra {
+		ii := g.id("ii_")
+		g.put("invoiceitems", ii, created, "", fields{{"id", ii}, {"date", created}, {"customer", c.id}, {"invoice", id}, {"amount", p.amount}, {"currency", cur},
+			{"description", g.pick(words) + " — one-off"}, {"quantity", 1}, {"quantity_decimal", "1"}, {"net_amount", p.amount}, {"metadata", g.metadata()}, {"discountable", true},
+			{"period", sub{g.nest("invoiceitem", "period"), fields{{"start", created}, {"end", created}}}},
+			{"pricing", sub{g.nest("invoiceitem", "pricing"), fields{{"type", "price_details"}, {"unit_amount_decimal", fmt.Sprint(p.amount)}, {"price_details", sub{g.nest("invoiceitem", "pricing", "price_details"), fields{{"price", p.id}, {"product", p.product}}}}}}}})
+		lid := g.id("il_")
+		lines = append(lines, g.put("invoices_lines", lid, created, id, fields{{"id", lid}, {"invoice", id}, {"amount", p.amount}, {"subtotal", p.amount}, {"currency", cur},
+			{"description", g.pick(words) + " — one-off"}, {"quantity", 1}, {"metadata", map[string]string{}}, {"discountable", true},
+			{"period", sub{g.nest("line_item", "period"), fields{{"start", created}, {"end", created}}}},
+			{"parent", sub{g.nest("line_item", "parent"), fields{{"type", "invoice_item_details"}, {"invoice_item_details", sub{g.nest("line_item", "parent", "invoice_item_details"), fields{{"invoice_item", ii}, {"proration", false}, {"subscription", nil}}}}}}}}))
+		total += p.amount
+	}
+	// The embedded first page, in the order /v1/invoices/{id}/lines returns.
+	first := g.firstPage(lines)
+	paid := status == "paid"
+	over := fields{{"id", id}, {"created", created}, {"customer", c.id}, {"customer_email", c.email}, {"customer_name", c.name}, {"currency", cur},
+		{"status", status}, {"amount_due", total}, {"amount_paid", map[bool]int64{true: total}[paid]}, {"amount_remaining", map[bool]int64{false: total}[paid]},
+		{"subtotal", total}, {"total", total}, {"subtotal_excluding_tax", total}, {"total_excluding_tax", total}, {"period_start", created}, {"period_end", created + 30*day},
+		{"collection_method", "charge_automatically"}, {"billing_reason", map[bool]string{true: "subscription_cycle", false: "manual"}[subID != ""]}, {"attempted", status != "draft"},
+		{"auto_advance", status == "draft" || status == "open"}, {"account_country", g.a.country}, {"account_name", g.a.name}, {"metadata", g.metadata()},
+		{"lines", g.list("/v1/invoices/"+id+"/lines", first, len(lines) > 10)}, {"starting_balance", 0}, {"ending_balance", nil}, {"effective_at", nil}}
+	if status != "draft" {
+		over = append(over, field{"number", fmt.Sprintf("%s-%04d", strings.ToUpper(c.id[4:12]), 1+g.r.IntN(9999))},
+			field{"hosted_invoice_url", "https://invoice.stripe.com/i/" + id}, field{"invoice_pdf", "https://pay.stripe.com/invoice/" + id + "/pdf"})
+		over.set("ending_balance", 0)
+		over.set("effective_at", created)
+	}
+	if subID != "" {
+		over = append(over, field{"parent", sub{g.nest("invoice", "parent"), fields{{"type", "subscription_details"}, {"subscription_details", sub{g.nest("invoice", "parent", "subscription_details"), fields{{"subscription", subID}, {"metadata", map[string]string{}}}}}}}})
+	}
+	if c.clock != "" {
+		over = append(over, field{"test_clock", c.clock})
+	}
+	var paidAt any
+	if paid {
+		paidAt = created + 3600
+		g.charge(c, total, cur, created+3600, "Invoice "+id, id)
+		g.paidInv = append(g.paidInv, invInfo{id: id, customer: c.id, currency: cur, amount: total, created: created})
+	}
+	over = append(over, field{"status_transitions", sub{g.nest("invoice", "status_transitions"), fields{{"paid_at", paidAt}, {"finalized_at", map[bool]any{true: created + 60, false: nil}[status != "draft"]}}}})
+	g.put("invoices", id, created, "", over)
+	return id
+}
+
+// firstPage is the first ten children newest first, as the list orders them.
+func (g *gen) firstPage(kids []*record) []raw {
+	s := append([]*record(nil), kids...)
+	sortRecords(s)
+	var out []raw
+	for i := len(s) - 1; i >= 0 && len(out) < 10; i-- {
+		out = append(out, s[i].data)
+	}
+	return out
+}
+
+func (g *gen) oneOffInvoices() {
+	n := g.n(3, 4)
+	for i := 0; i < n; i++ {
+		c := g.customers[4%len(g.customers)+g.r.IntN(len(g.customers)-4%len(g.customers))]
+		created := g.when(c.created)
+		k := 1 + g.r.IntN(4)
+		if g.r.IntN(12) == 0 || i == 0 {
+			k = 11 + g.r.IntN(15)
+		}
+		var items []priceInfo
+		for j := 0; j < k; j++ {
+			p := g.prices[g.r.IntN(len(g.prices))]
+			items = append(items, p)
+		}
+		g.invoice(c, c.currency, created, "", nil, items)
+	}
+}
+
+func (g *gen) standalonePayments() {
+	n := g.n(4, 5)
+	for i := 0; i < n; i++ {
+		c := g.customers[g.r.IntN(len(g.customers))]
+		if c.clock != "" {
+			continue
+		}
+		g.charge(c, int64(100*(1+g.r.IntN(500))), c.currency, g.when(c.created), g.pick([]string{"One-time purchase", "Top-up", "Commande n° 42", "注文"}), "")
+	}
+}
+
+func (g *gen) refundsAndDisputes() {
+	for _, ch := range g.charges {
+		x := g.r.IntN(100)
+		switch {
+		case x < 5:
+			id := g.id("re_")
+			created := g.when(ch.created)
+			amount := ch.amount
+			if g.r.IntN(2) == 0 {
+				amount /= 2
+			}
+			t := g.id("txn_")
+			g.put("balance_transactions", t, created, "", fields{{"id", t}, {"created", created}, {"amount", -amount}, {"fee", 0}, {"net", -amount}, {"currency", ch.currency},
+				{"available_on", created}, {"type", "refund"}, {"source", id}, {"status", "available"}, {"reporting_category", "refund"}, {"description", "REFUND FOR CHARGE"}, {"fee_details", []any{}}})
+			g.put("refunds", id, created, "", fields{{"id", id}, {"created", created}, {"amount", amount}, {"charge", ch.id}, {"payment_intent", ch.pi}, {"currency", ch.currency},
+				{"status", "succeeded"}, {"reason", g.pick([]string{"requested_by_customer", "duplicate", "fraudulent"})}, {"balance_transaction", t}, {"metadata", g.metadata()}})
+			g.patch("charges", ch.id, fields{{"amount_refunded", amount}, {"refunded", amount == ch.amount}})
+		case x < 6:
+			id := g.id("dp_")
+			created := g.when(ch.created)
+			status := g.pick([]string{"won", "lost", "needs_response", "under_review"})
+			g.put("disputes", id, created, "", fields{{"id", id}, {"created", created}, {"amount", ch.amount}, {"charge", ch.id}, {"payment_intent", ch.pi}, {"currency", ch.currency},
+				{"status", status}, {"reason", g.pick([]string{"fraudulent", "product_not_received", "duplicate", "general"})}, {"is_charge_refundable", false}, {"metadata", g.metadata()},
+				{"evidence_details", sub{g.nest("dispute", "evidence_details"), fields{{"due_by", created + 7*day}, {"has_evidence", status != "needs_response"}, {"past_due", false}, {"submission_count", 0}}}}})
+		}
+	}
+}
+
+// patch re-renders a generated object with more overrides.
+func (g *gen) patch(stream, id string, over fields) {
+	t := g.a.tables[stream]
+	r := t.byID[id]
+	if r == nil {
+		return
+	}
+	if b, err := patchJSON(r.data, over); err == nil {
+		r.data = b
+	}
+}
+
+func (g *gen) payouts() {
+	n := g.n(0.5, 3)
+	step := threeYears / int64(n)
+	for i := 0; i < n; i++ {
+		id := g.id("po_")
+		created := g.start + int64(i)*step + int64(g.r.IntN(int(day)))
+		amount := int64(10000 + g.r.IntN(5000000))
+		t := g.id("txn_")
+		status := "paid"
+		if created > g.now-2*day {
+			status = "in_transit"
+		} else if g.r.IntN(40) == 0 {
+			status = "failed"
+		}
+		g.put("balance_transactions", t, created, "", fields{{"id", t}, {"created", created}, {"amount", -amount}, {"fee", 0}, {"net", -amount}, {"currency", "usd"},
+			{"available_on", created}, {"type", "payout"}, {"source", id}, {"status", "available"}, {"reporting_category", "payout"}, {"description", "STRIPE PAYOUT"}, {"fee_details", []any{}}})
+		g.put("payouts", id, created, "", fields{{"id", id}, {"created", created}, {"amount", amount}, {"arrival_date", created + 2*day}, {"currency", "usd"}, {"status", status},
+			{"method", "standard"}, {"type", "bank_account"}, {"source_type", "card"}, {"balance_transaction", t}, {"automatic", true}, {"statement_descriptor", nil}, {"metadata", g.metadata()},
+			{"reconciliation_status", "completed"}})
+	}
+}
+
+func (g *gen) creditNotes() {
+	for i, inv := range g.paidInv {
+		if i%25 != 3 {
+			continue
+		}
+		id := g.id("cn_")
+		created := g.when(inv.created)
+		amount := inv.amount / 2
+		g.put("credit_notes", id, created, "", fields{{"id", id}, {"created", created}, {"invoice", inv.id}, {"customer", inv.customer}, {"amount", amount}, {"currency", inv.currency},
+			{"subtotal", amount}, {"total", amount}, {"subtotal_excluding_tax", amount}, {"total_excluding_tax", amount}, {"status", "issued"}, {"type", "post_payment"},
+			{"post_payment_amount", amount}, {"number", fmt.Sprintf("CN-%05d", i)}, {"pdf", "https://pay.stripe.com/credit_notes/" + id + "/pdf"}, {"effective_at", created},
+			{"reason", g.pick([]string{"duplicate", "fraudulent", "order_change", "product_unsatisfactory"})}, {"memo", nil}, {"metadata", g.metadata()},
+			{"lines", g.list("/v1/credit_notes/"+id+"/lines", nil, false)}})
+	}
+}
+
+func (g *gen) checkoutSessions() {
+	n := g.n(2, 3)
+	for i := 0; i < n; i++ {
+		c := g.customers[g.r.IntN(len(g.customers))]
+		id := g.id("cs_test_")
+		created := g.when(c.created)
+		status := g.pick([]string{"complete", "complete", "complete", "expired", "open"})
+		if status == "open" && created < g.now-day {
+			status = "expired"
+		}
+		var total int64
+		var kids []*record
+		for j, m := 0, 1+g.r.IntN(3); j < m; j++ {
+			p := g.prices[g.r.IntN(len(g.prices))]
+			li := g.id("li_")
+			qty := 1 + g.r.IntN(3)
+			amt := p.amount * int64(qty)
+			total += amt
+			kids = append(kids, g.put("checkout_sessions_line_items", li, created, id, fields{{"id", li}, {"amount_subtotal", amt}, {"amount_total", amt}, {"amount_discount", 0}, {"amount_tax", 0},
+				{"currency", p.currency}, {"description", g.pick(words)}, {"price", raw(p.raw)}, {"quantity", qty}, {"metadata", map[string]string{}}}))
+		}
+		_ = kids
+		over := fields{{"id", id}, {"created", created}, {"expires_at", created + day}, {"customer", c.id}, {"customer_email", c.email}, {"mode", "payment"}, {"status", status},
+			{"payment_status", map[bool]string{true: "paid", false: "unpaid"}[status == "complete"]}, {"amount_subtotal", total}, {"amount_total", total}, {"currency", c.currency},
+			{"success_url", "https://example.com/success"}, {"cancel_url", "https://example.com/cancel"}, {"metadata", g.metadata()}, {"payment_method_types", []string{"card"}},
+			{"ui_mode", "hosted_page"}, {"locale", nil}, {"client_reference_id", nil}}
+		if status == "open" {
+			over = append(over, field{"url", "https://checkout.stripe.com/c/pay/" + id})
+		}
+		g.put("checkout_sessions", id, created, "", over)
+	}
+}
+
+func (g *gen) setupIntents() {
+	n := g.n(2, 3)
+	for i := 0; i < n; i++ {
+		c := g.customers[g.r.IntN(len(g.customers))]
+		id := g.id("seti_")
+		created := g.when(c.created)
+		status := g.pick([]string{"succeeded", "succeeded", "succeeded", "canceled", "requires_payment_method"})
+		att := g.id("setatt_")
+		over := fields{{"id", id}, {"created", created}, {"customer", c.id}, {"status", status}, {"usage", "off_session"}, {"payment_method_types", []string{"card"}},
+			{"client_secret", id + "_secret_" + g.id("")[7:]}, {"metadata", g.metadata()}, {"description", nil}}
+		if status == "succeeded" {
+			over = append(over, field{"payment_method", c.pm}, field{"latest_attempt", att})
+		}
+		g.put("setup_intents", id, created, "", over)
+		for k, m := 0, 1+g.r.IntN(2); k < m; k++ {
+			if k > 0 {
+				att = g.id("setatt_")
+			}
+			ac := created + int64(k)*60
+			st := map[bool]string{true: "succeeded", false: "failed"}[status == "succeeded" && k == m-1]
+			ao := fields{{"id", att}, {"created", ac}, {"setup_intent", id}, {"customer", c.id}, {"payment_method", c.pm}, {"status", st}, {"usage", "off_session"},
+				{"payment_method_details", sub{g.nest("setup_attempt", "payment_method_details"), fields{{"type", "card"}}}}}
+			if st == "failed" {
+				ao = append(ao, field{"setup_error", sub{g.nest("setup_attempt", "setup_error"), fields{{"type", "card_error"}, {"code", "card_declined"}, {"message", "Your card was declined."}}}})
+			}
+			g.put("setup_intents_attempts", att, ac, id, ao)
+		}
+	}
+}
+
+// events records what happened in the last 30 days: a created event for
+// every object created then, and updates for some of them.
+func (g *gen) events() {
+	since := g.now - eventWindow - 5*day // a few already expired
+	for _, d := range defs {
+		if d.evCreated == "" {
+			continue
+		}
+		t := g.a.tables[d.name]
+		for _, r := range t.recs {
+			if r.created < since {
+				continue
+			}
+			g.e.addEvent(g.a, d.evCreated, r.created, r.data, nil, g.r.Uint64)
+			if d.evUpdated != "" && g.r.IntN(8) == 0 {
+				prev := fields{{"metadata", map[string]string{}}}
+				when := r.created + int64(g.r.IntN(3600))
+				if when > g.now {
+					when = g.now
+				}
+				g.e.addEvent(g.a, d.evUpdated, when, r.data, appendValue(nil, prev), g.r.Uint64)
+			}
+		}
+	}
+}

@@ -1,0 +1,550 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/stripeline/stripeline/internal/catalog"
+)
+
+// idemEntry is the first response to an idempotency key.
+type idemEntry struct {
+	fingerprint string
+	status      int
+	body        []byte
+}
+
+func sortRecords(s []*record) {
+	sort.Slice(s, func(i, j int) bool { return s[i].before(s[j]) })
+}
+
+// decodeObject decodes stored JSON keeping numbers exact.
+func decodeObject(data []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func encodeObject(m map[string]any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(m)
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// patchJSON sets top-level keys of an encoded object.
+func patchJSON(data []byte, over fields) ([]byte, error) {
+	m, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range over {
+		m[f.k] = json.RawMessage(appendValue(nil, f.v))
+	}
+	return encodeObject(m), nil
+}
+
+// addEvent records an event whose data.object is obj as it is now.
+func (e *Emulator) addEvent(a *account, typ string, created int64, obj, prev []byte, rnd func() uint64) *record {
+	id := a.newID("evt_", rnd)
+	data := fields{{"object", raw(obj)}}
+	if prev != nil {
+		data = append(data, field{"previous_attributes", raw(prev)})
+	}
+	over := fields{{"id", id}, {"created", created}, {"type", typ}, {"data", data}, {"api_version", catalog.SpecVersion()},
+		{"pending_webhooks", 0}, {"livemode", false},
+		{"request", sub{e.tpls.nested("event", "request"), fields{{"id", nil}, {"idempotency_key", nil}}}}}
+	if a.connected {
+		over = append(over, field{"account", a.id})
+	}
+	r := &record{id: id, created: created, typ: typ, data: e.tpls.component("event").render(nil, over)}
+	a.events.byID[id] = r
+	a.events.recs = append(a.events.recs, r)
+	return r
+}
+
+// accounts0 is the main account, or nil while it is being generated.
+func (e *Emulator) accounts0() *account {
+	if len(e.accounts) == 0 {
+		return nil
+	}
+	return e.accounts[0]
+}
+
+// emit records an event at the current time (callers hold e.mu).
+func (e *Emulator) emit(a *account, typ string, obj, prev []byte) {
+	if typ == "" {
+		return
+	}
+	r := e.addEvent(a, typ, e.unix(), obj, prev, e.rnd.Uint64)
+	// addEvent appends; keep the order if the clock went backwards.
+	a.events.recs = a.events.recs[:len(a.events.recs)-1]
+	a.events.recs = insertSorted(a.events.recs, r)
+}
+
+// Objects returns every current object of a stream, as its list returns
+// them (children across all parents, canceled and test-clock objects
+// included), newest first.
+func (e *Emulator) Objects(account, stream string) []json.RawMessage {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a, ok := e.account(account)
+	if !ok {
+		return nil
+	}
+	var recs []*record
+	if stream == "events" {
+		lo := e.unix() - eventWindow
+		for _, r := range a.events.recs {
+			if r.created >= lo {
+				recs = append(recs, r)
+			}
+		}
+	} else if t, ok := a.tables[e.streamName(stream)]; ok {
+		recs = t.recs
+	}
+	out := make([]json.RawMessage, 0, len(recs))
+	for i := len(recs) - 1; i >= 0; i-- {
+		out = append(out, json.RawMessage(recs[i].data))
+	}
+	return out
+}
+
+// DeletedIDs returns the ids of a stream's objects deleted since New.
+func (e *Emulator) DeletedIDs(account, stream string) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a, ok := e.account(account)
+	if !ok {
+		return nil
+	}
+	if t, ok := a.tables[e.streamName(stream)]; ok {
+		return append([]string(nil), t.deleted...)
+	}
+	return nil
+}
+
+// Counts returns the number of current objects per stream, events included.
+func (e *Emulator) Counts(account string) map[string]int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a, ok := e.account(account)
+	if !ok {
+		return nil
+	}
+	out := map[string]int{}
+	for name, t := range a.tables {
+		out[name] = len(t.recs)
+	}
+	lo := e.unix() - eventWindow
+	n := 0
+	for _, r := range a.events.recs {
+		if r.created >= lo {
+			n++
+		}
+	}
+	out["events"] = n
+	return out
+}
+
+// streamName maps a catalog stream name to the emulator's, which match
+// except for aliases the catalog may choose.
+func (e *Emulator) streamName(name string) string {
+	if _, ok := defByName[name]; ok {
+		return name
+	}
+	if s, ok := catalog.Lookup(name); ok {
+		for _, d := range defs {
+			if d.path == s.Path {
+				return d.name
+			}
+		}
+	}
+	return name
+}
+
+// ErrUnknownStream is returned by Mutate for a stream the emulator does not fill.
+var ErrUnknownStream = errors.New("emulator: unknown stream")
+
+// Mutate changes a stream the way API calls would: creates new objects
+// (modelled on existing ones), updates some (metadata and a field) and
+// deletes some, emitting the events Stripe emits. Deletes of streams that
+// cannot be deleted are ignored; subscriptions are canceled; payment
+// methods are detached.
+func (e *Emulator) Mutate(account, stream string, creates, updates, deletes int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.account(account)
+	if !ok {
+		return fmt.Errorf("mutate: unknown account %q", account)
+	}
+	t, ok := a.tables[e.streamName(stream)]
+	if !ok {
+		return fmt.Errorf("mutate %s: %w", stream, ErrUnknownStream)
+	}
+	if len(t.recs) == 0 {
+		return fmt.Errorf("mutate %s: the stream has no objects to model changes on", stream)
+	}
+	for i := 0; i < creates; i++ {
+		if err := e.cloneObject(a, t); err != nil {
+			return fmt.Errorf("mutate %s: %w", stream, err)
+		}
+	}
+	for i := 0; i < updates && len(t.recs) > 0; i++ {
+		r := t.recs[e.rnd.IntN(len(t.recs))]
+		rev := strconv.FormatUint(a.seq+1, 10)
+		a.seq++
+		if _, err := e.updateRecord(a, t, r, map[string]any{"metadata": map[string]any{"emulator_rev": rev}}); err != nil {
+			return fmt.Errorf("mutate %s: %w", stream, err)
+		}
+	}
+	if t.def.deletable && t.def.parent == "" {
+		for i := 0; i < deletes; i++ {
+			cands := t.recs
+			if t.def.cancelOnDelete {
+				cands = nil
+				for _, r := range t.recs {
+					if !r.hidden {
+						cands = append(cands, r)
+					}
+				}
+			}
+			if len(cands) == 0 {
+				break
+			}
+			e.deleteRecord(a, t, cands[e.rnd.IntN(len(cands))])
+		}
+	}
+	return nil
+}
+
+// cloneObject creates an object modelled on a random existing one, with
+// new ids for it and its embedded children.
+func (e *Emulator) cloneObject(a *account, t *table) error {
+	if t.def.parent != "" {
+		return errors.New("creating child objects directly is not supported")
+	}
+	src := t.recs[e.rnd.IntN(len(t.recs))]
+	m, err := decodeObject(src.data)
+	if err != nil {
+		return err
+	}
+	now := e.unix()
+	id := a.newID(t.def.prefix, e.rnd.Uint64)
+	if t.def.prefix == "" {
+		id = "CPN" + id[7:]
+	}
+	m["id"] = id
+	if _, ok := m["created"]; ok {
+		m["created"] = now
+	}
+	if _, ok := m["date"]; ok {
+		m["date"] = now
+	}
+	m["metadata"] = map[string]any{"emulator": "created"}
+	rec := &record{id: id, created: now, clock: src.clock, hidden: src.hidden}
+	// Clone embedded children.
+	for _, d := range defs {
+		if d.parent != t.def.name {
+			continue
+		}
+		ct := a.tables[d.name]
+		for _, k := range append([]*record(nil), ct.kids[src.id]...) {
+			km, err := decodeObject(k.data)
+			if err != nil {
+				return err
+			}
+			kid := a.newID(d.prefix, e.rnd.Uint64)
+			km["id"] = kid
+			if _, ok := km["created"]; ok {
+				km["created"] = now
+			}
+			for _, pk := range []string{d.parentParam, "invoice", "subscription", "setup_intent", "customer"} {
+				if v, ok := km[pk].(string); ok && v == src.id {
+					km[pk] = id
+				}
+			}
+			ct.add(&record{id: kid, created: now, parent: id, data: encodeObject(km)})
+		}
+		if d.embedded != "" {
+			m[d.embedded] = json.RawMessage(e.embeddedList(a, d, id))
+		}
+	}
+	rec.data = encodeObject(m)
+	t.add(rec)
+	e.emit(a, t.def.evCreated, rec.data, nil)
+	return nil
+}
+
+// embeddedList renders the first page of a parent's children.
+func (e *Emulator) embeddedList(a *account, d *streamDef, parent string) []byte {
+	kids := a.tables[d.name].kids[parent]
+	var data []raw
+	for i := len(kids) - 1; i >= 0 && len(data) < 10; i-- {
+		data = append(data, kids[i].data)
+	}
+	if data == nil {
+		data = []raw{}
+	}
+	url := d.path
+	if d.parentInQuery {
+		url += "?" + d.parentParam + "=" + parent
+	} else {
+		url = replaceParam(d.path, parent)
+	}
+	return appendValue(nil, fields{{"object", "list"}, {"data", data}, {"has_more", len(kids) > 10}, {"url", url}})
+}
+
+func replaceParam(path, id string) string {
+	i := bytes.IndexByte([]byte(path), '{')
+	j := bytes.IndexByte([]byte(path), '}')
+	if i < 0 || j < i {
+		return path
+	}
+	return path[:i] + id + path[j+1:]
+}
+
+// refreshParent re-renders the parent's embedded list after a child changed.
+func (e *Emulator) refreshParent(a *account, d *streamDef, parent string) {
+	if d.embedded == "" {
+		return
+	}
+	pt := a.tables[d.parent]
+	pr, ok := pt.byID[parent]
+	if !ok {
+		return
+	}
+	if b, err := patchJSON(pr.data, fields{{d.embedded, raw(e.embeddedList(a, d, parent))}}); err == nil {
+		pr.data = b
+	}
+}
+
+// updateRecord applies decoded parameters to an object and emits the
+// update event with previous_attributes. It returns the new data.
+func (e *Emulator) updateRecord(a *account, t *table, r *record, params map[string]any) ([]byte, error) {
+	m, err := decodeObject(r.data)
+	if err != nil {
+		return nil, err
+	}
+	prev := map[string]any{}
+	schema := e.sp.component(t.def.object)
+	for k, v := range params {
+		old, had := m[k]
+		if k == "metadata" {
+			md, _ := old.(map[string]any)
+			if md == nil {
+				md = map[string]any{}
+			}
+			pmd := map[string]any{}
+			switch x := v.(type) {
+			case string: // metadata= clears
+				for mk, mv := range md {
+					pmd[mk] = mv
+				}
+				md = map[string]any{}
+			case map[string]any:
+				for mk, mv := range x {
+					s := fmt.Sprint(mv)
+					oldV, exists := md[mk]
+					if s == "" {
+						if exists {
+							pmd[mk] = oldV
+							delete(md, mk)
+						}
+						continue
+					}
+					if exists && oldV == s {
+						continue
+					}
+					if exists {
+						pmd[mk] = oldV
+					} else {
+						pmd[mk] = nil
+					}
+					md[mk] = s
+				}
+			}
+			m[k] = md
+			if len(pmd) > 0 {
+				prev[k] = pmd
+			}
+			continue
+		}
+		var ps *catalog.Schema
+		if schema != nil {
+			ps = schema.Properties[k]
+		}
+		nv, err := e.coerce(ps, v, old)
+		if err != nil {
+			return nil, &apiError{status: 400, typ: "invalid_request_error", code: "parameter_invalid_string", param: k, msg: err.Error()}
+		}
+		m[k] = nv
+		if !had || !jsonEqual(old, nv) {
+			prev[k] = old
+		}
+	}
+	data := encodeObject(m)
+	r.data = data
+	if t.def.parent != "" {
+		e.refreshParent(a, t.def, r.parent)
+	}
+	if len(prev) > 0 {
+		pb, _ := json.Marshal(prev)
+		e.emit(a, t.def.evUpdated, data, pb)
+	}
+	return data, nil
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+// coerce turns a form value into the JSON type of the object's property.
+func (e *Emulator) coerce(ps *catalog.Schema, v any, old any) (any, error) {
+	s := e.sp.resolve(ps)
+	if s != nil && len(s.AnyOf) > 0 {
+		for _, alt := range s.AnyOf {
+			alt = e.sp.resolve(alt)
+			if alt != nil && alt.Type != "" {
+				s = alt
+				break
+			}
+		}
+	}
+	str, isStr := v.(string)
+	if s == nil {
+		return v, nil
+	}
+	if isStr && str == "" && (ps.Nullable || s.Nullable) {
+		return nil, nil
+	}
+	switch s.Type {
+	case "integer":
+		if isStr {
+			n, err := strconv.ParseInt(str, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("Invalid integer: %s", str)
+			}
+			return n, nil
+		}
+	case "number":
+		if isStr {
+			f, err := strconv.ParseFloat(str, 64)
+			if err != nil {
+				return nil, fmt.Errorf("Invalid decimal: %s", str)
+			}
+			return f, nil
+		}
+	case "boolean":
+		if isStr {
+			switch str {
+			case "true":
+				return true, nil
+			case "false":
+				return false, nil
+			}
+			return nil, fmt.Errorf("Invalid boolean: %s", str)
+		}
+	case "object":
+		if mv, ok := v.(map[string]any); ok {
+			om, _ := old.(map[string]any)
+			out := map[string]any{}
+			for k, x := range om {
+				out[k] = x
+			}
+			for k, x := range mv {
+				var sub *catalog.Schema
+				if s.Properties != nil {
+					sub = s.Properties[k]
+				}
+				c, err := e.coerce(sub, x, out[k])
+				if err != nil {
+					return nil, err
+				}
+				out[k] = c
+			}
+			return out, nil
+		}
+	case "array":
+		if mv, ok := v.(map[string]any); ok {
+			keys := make([]string, 0, len(mv))
+			for k := range mv {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool {
+				a, _ := strconv.Atoi(keys[i])
+				b, _ := strconv.Atoi(keys[j])
+				return a < b
+			})
+			out := []any{}
+			for _, k := range keys {
+				c, err := e.coerce(s.Items, mv[k], nil)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, c)
+			}
+			return out, nil
+		}
+		if l, ok := v.([]any); ok {
+			return l, nil
+		}
+	}
+	return v, nil
+}
+
+// deleteRecord deletes (or cancels, or detaches) an object and emits the
+// event. It returns the body a DELETE answers.
+func (e *Emulator) deleteRecord(a *account, t *table, r *record) []byte {
+	now := e.unix()
+	switch {
+	case t.def.cancelOnDelete:
+		b, err := patchJSON(r.data, fields{{"status", "canceled"}, {"canceled_at", now}, {"ended_at", now}})
+		if err == nil {
+			r.data = b
+		}
+		r.hidden = true
+		e.emit(a, t.def.evDeleted, r.data, nil)
+		return r.data
+	case t.def.name == "payment_methods":
+		oldCustomer := r.customer()
+		b, err := patchJSON(r.data, fields{{"customer", nil}})
+		if err == nil {
+			r.data = b
+		}
+		t.remove(r)
+		e.emit(a, t.def.evDeleted, r.data, appendValue(nil, fields{{"customer", oldCustomer}}))
+		return r.data
+	}
+	t.remove(r)
+	if t.def.parent != "" {
+		e.refreshParent(a, t.def, r.parent)
+	}
+	obj := e.sp.component(t.def.object)
+	objName := t.def.object
+	if obj != nil && obj.Properties["object"] != nil && len(obj.Properties["object"].Enum) > 0 {
+		objName = obj.Properties["object"].Enum[0]
+	}
+	e.emit(a, t.def.evDeleted, r.data, nil)
+	return appendValue(nil, fields{{"id", r.id}, {"object", objName}, {"deleted", true}})
+}
+
+// customer is the object's customer field.
+func (r *record) customer() any {
+	m, err := decodeObject(r.data)
+	if err != nil {
+		return nil
+	}
+	return m["customer"]
+}
