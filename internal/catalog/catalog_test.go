@@ -188,6 +188,19 @@ func TestKeyStreams(t *testing.T) {
 	}
 }
 
+func TestSearchable(t *testing.T) {
+	var got []string
+	for _, s := range catalog.All() {
+		if s.Searchable {
+			got = append(got, s.Name)
+		}
+	}
+	want := []string{"charges", "customers", "invoices", "payment_intents", "prices", "products", "subscriptions"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("searchable streams (-want +got):\n%s", diff)
+	}
+}
+
 func TestIncrementalRules(t *testing.T) {
 	for _, s := range catalog.All() {
 		var want string
