@@ -7,7 +7,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -215,72 +214,6 @@ func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
 	return nil
 }
 
-// Merge folds a batch's rows into one per id, the last winning; a deletion
-// without values after a full row keeps the values and sets the flag. It
-// returns the full rows (values converted to the columns' types) and the
-// ids of deletions without values.
-func Merge(b *dest.Batch) (full [][]any, deleted []bool, stubs []string, err error) {
-	idCol := -1
-	for i, c := range b.Table.Columns {
-		if c.Name == "id" {
-			idCol = i
-		}
-	}
-	if idCol < 0 {
-		return nil, nil, nil, errors.New("the table has no id column")
-	}
-	fullAt := map[string]int{}
-	stubAt := map[string]bool{}
-	n := len(b.Table.Columns)
-	for ri := range b.Rows {
-		r := &b.Rows[ri]
-		if r.Values == nil {
-			if !r.Deleted {
-				return nil, nil, nil, fmt.Errorf("row %s has no values", r.ID)
-			}
-			if r.ID == "" {
-				return nil, nil, nil, errors.New("deleted row without an id")
-			}
-			if i, ok := fullAt[r.ID]; ok {
-				deleted[i] = true
-			} else if !stubAt[r.ID] {
-				stubAt[r.ID] = true
-				stubs = append(stubs, r.ID)
-			}
-			continue
-		}
-		if len(r.Values) != n {
-			return nil, nil, nil, fmt.Errorf("row %s has %d values for %d columns", r.ID, len(r.Values), n)
-		}
-		vals := make([]any, n)
-		for i, v := range r.Values {
-			if vals[i], err = dest.Convert(b.Table.Columns[i].Type, v); err != nil {
-				return nil, nil, nil, fmt.Errorf("row %s column %s: %w", r.ID, b.Table.Columns[i].Name, err)
-			}
-		}
-		id := r.ID
-		if id == "" {
-			id, _ = vals[idCol].(string)
-		}
-		vals[idCol] = id
-		if i, ok := fullAt[id]; ok {
-			full[i], deleted[i] = vals, r.Deleted
-			continue
-		}
-		fullAt[id] = len(full)
-		full = append(full, vals)
-		deleted = append(deleted, r.Deleted)
-	}
-	// A full row after a deletion stub of the same id supersedes the stub.
-	kept := stubs[:0]
-	for _, id := range stubs {
-		if _, ok := fullAt[id]; !ok {
-			kept = append(kept, id)
-		}
-	}
-	return full, deleted, kept, nil
-}
-
 // Write upserts the batch's rows and saves its state in one transaction.
 func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
 	if err := d.write(ctx, b); err != nil {
@@ -293,7 +226,7 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	full, deleted, stubs, err := Merge(b)
+	full, deleted, stubs, err := b.Merge()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,587 @@
+// Package mysql is the MySQL/MariaDB destination
+// (mysql://user:pass@host:3306/db): multi-row INSERT … ON DUPLICATE KEY
+// UPDATE in chunks, JSON columns, utf8mb4, and the checkpoint in the same
+// transaction as its rows.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/stripeline/stripeline/internal/catalog"
+	"github.com/stripeline/stripeline/internal/dest"
+)
+
+func init() {
+	dest.Register("mysql", func(ctx context.Context, u *url.URL) (dest.Destination, error) { return Open(ctx, u.String()) })
+}
+
+var (
+	_ dest.Destination = (*Destination)(nil)
+	_ dest.Querier     = (*Destination)(nil)
+	_ dest.Reader      = (*Destination)(nil)
+)
+
+// Chunk limits of one INSERT statement: below MySQL's 65,535 placeholders
+// and well below the default max_allowed_packet (16 MiB on MariaDB, 64 MiB
+// on MySQL 8).
+const (
+	maxPlaceholders = 60000
+	maxChunkBytes   = 4 << 20
+)
+
+const timeLayout = "2006-01-02 15:04:05.000000"
+
+func sqlType(t catalog.Type) string {
+	switch t {
+	case catalog.TypeInteger:
+		return "BIGINT"
+	case catalog.TypeNumber:
+		return "DOUBLE"
+	case catalog.TypeBoolean:
+		return "BOOLEAN"
+	case catalog.TypeJSON:
+		return "JSON"
+	default:
+		return "LONGTEXT"
+	}
+}
+
+// Destination is a replica in one MySQL or MariaDB database.
+type Destination struct {
+	db     *sql.DB
+	dbName string
+
+	ddl    sync.Mutex
+	tables map[string]map[string]bool
+}
+
+// DSN translates mysql://user:pass@host:port/db?params into the driver's
+// DSN, with utf8mb4 and no time parsing.
+func DSN(rawURL string) (string, string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", err
+	}
+	cfg := mysql.NewConfig()
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" && u.Host != "" {
+		cfg.Addr = u.Host + ":3306"
+	}
+	if strings.HasPrefix(u.Host, "unix(") || u.Query().Get("socket") != "" {
+		cfg.Net, cfg.Addr = "unix", u.Query().Get("socket")
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" {
+		return "", "", errors.New("no database in the URL: use mysql://user@host:3306/DATABASE")
+	}
+	cfg.ParseTime = false
+	cfg.MultiStatements = false
+	cfg.Collation = "utf8mb4_bin"
+	cfg.Params = map[string]string{"charset": "utf8mb4"}
+	for k, v := range u.Query() {
+		if k == "socket" || len(v) == 0 {
+			continue
+		}
+		switch k {
+		case "tls":
+			cfg.TLSConfig = v[0]
+		case "timeout":
+			if d, err := time.ParseDuration(v[0]); err == nil {
+				cfg.Timeout = d
+			}
+		default:
+			cfg.Params[k] = v[0]
+		}
+	}
+	return cfg.FormatDSN(), cfg.DBName, nil
+}
+
+// Open connects, checks the server answers and creates the bookkeeping tables.
+func Open(ctx context.Context, rawURL string) (*Destination, error) {
+	fail := func(what string, err error) error {
+		msg := err.Error()
+		if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			}
+		}
+		return fmt.Errorf("%s mysql destination %s: %s (check that MySQL/MariaDB is running there, the database exists and the URL's user and password are right)",
+			what, dest.Redact(rawURL), msg)
+	}
+	dsn, dbName, err := DSN(rawURL)
+	if err != nil {
+		return nil, fail("parse", err)
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, fail("open", err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fail("connect to", err)
+	}
+	d := &Destination{db: db, dbName: dbName, tables: map[string]map[string]bool{}}
+	for _, s := range []string{
+		"CREATE TABLE IF NOT EXISTS " + quote(dest.StateTable) + ` (
+			pipeline VARCHAR(255) NOT NULL, stream VARCHAR(255) NOT NULL, ` + "`cursor`" + ` JSON, updated_at DATETIME(6) NOT NULL,
+			PRIMARY KEY (pipeline, stream)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+		"CREATE TABLE IF NOT EXISTS " + quote(dest.RunsTable) + ` (
+			id VARCHAR(255) NOT NULL PRIMARY KEY, pipeline VARCHAR(255) NOT NULL, started DATETIME(6) NOT NULL, finished DATETIME(6) NULL,
+			status VARCHAR(32) NOT NULL, streams JSON, error LONGTEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return nil, fail("set up", err)
+		}
+	}
+	return d, nil
+}
+
+func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
+
+// Close closes the connections.
+func (d *Destination) Close() error { return d.db.Close() }
+
+// Migrate creates the table or adds the columns it lacks.
+func (d *Destination) Migrate(ctx context.Context, t dest.Table) error {
+	if err := d.ensure(ctx, t); err != nil {
+		return fmt.Errorf("migrate %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
+	d.ddl.Lock()
+	defer d.ddl.Unlock()
+	cols := d.tables[t.Name]
+	if cols != nil {
+		missing := false
+		for _, c := range t.Columns {
+			missing = missing || !cols[c.Name]
+		}
+		if !missing {
+			return nil
+		}
+	}
+	if cols == nil {
+		rows, err := d.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, d.dbName, t.Name)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			if cols == nil {
+				cols = map[string]bool{}
+			}
+			cols[n] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	if cols == nil {
+		var b strings.Builder
+		b.WriteString("CREATE TABLE IF NOT EXISTS " + quote(t.Name) + " (`id` VARCHAR(255) NOT NULL PRIMARY KEY")
+		cols = map[string]bool{"id": true}
+		for _, c := range t.Columns {
+			if cols[c.Name] {
+				continue
+			}
+			cols[c.Name] = true
+			b.WriteString(", " + quote(c.Name) + " " + sqlType(c.Type))
+		}
+		b.WriteString(", " + quote(dest.ColDeleted) + " BOOLEAN NOT NULL DEFAULT 0")
+		b.WriteString(", " + quote(dest.ColSyncedAt) + " BIGINT")
+		b.WriteString(", " + quote(dest.ColAccount) + " VARCHAR(255) NOT NULL DEFAULT '') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+		if _, err := d.db.ExecContext(ctx, b.String()); err != nil {
+			return err
+		}
+		cols[dest.ColDeleted], cols[dest.ColSyncedAt], cols[dest.ColAccount] = true, true, true
+		d.tables[t.Name] = cols
+		return nil
+	}
+	d.tables[t.Name] = cols
+	for _, c := range t.Columns {
+		if cols[c.Name] {
+			continue
+		}
+		if _, err := d.db.ExecContext(ctx, "ALTER TABLE "+quote(t.Name)+" ADD COLUMN "+quote(c.Name)+" "+sqlType(c.Type)); err != nil {
+			return err
+		}
+		cols[c.Name] = true
+	}
+	return nil
+}
+
+// Write upserts the batch's rows and saves its state in one transaction.
+func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
+	if err := d.write(ctx, b); err != nil {
+		return fmt.Errorf("write %s: %w", b.Table.Name, err)
+	}
+	return nil
+}
+
+func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	full, deleted, stubs, err := b.Merge()
+	if err != nil {
+		return err
+	}
+	if err := d.ensure(ctx, b.Table); err != nil {
+		return err
+	}
+	synced := b.SyncedAt.Unix()
+	if b.SyncedAt.IsZero() {
+		synced = time.Now().Unix()
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	bk := quote(dest.ColDeleted) + ", " + quote(dest.ColSyncedAt) + ", " + quote(dest.ColAccount)
+	bkSet := quote(dest.ColDeleted) + " = VALUES(" + quote(dest.ColDeleted) + "), " +
+		quote(dest.ColSyncedAt) + " = VALUES(" + quote(dest.ColSyncedAt) + "), " +
+		quote(dest.ColAccount) + " = VALUES(" + quote(dest.ColAccount) + ")"
+	if len(full) > 0 {
+		var names, set, one strings.Builder
+		one.WriteString("(")
+		for i, c := range b.Table.Columns {
+			if i > 0 {
+				names.WriteString(", ")
+			}
+			names.WriteString(quote(c.Name))
+			if c.Name != "id" {
+				set.WriteString(quote(c.Name) + " = VALUES(" + quote(c.Name) + "), ")
+			}
+			one.WriteString("?, ")
+		}
+		one.WriteString("?, ?, ?)")
+		head := "INSERT INTO " + quote(b.Table.Name) + " (" + names.String() + ", " + bk + ") VALUES "
+		tail := " ON DUPLICATE KEY UPDATE " + set.String() + bkSet
+		per := len(b.Table.Columns) + 3
+		var q strings.Builder
+		args := make([]any, 0, per*64)
+		size, n := 0, 0
+		flush := func() error {
+			if n == 0 {
+				return nil
+			}
+			_, err := tx.ExecContext(ctx, head+q.String()+tail, args...)
+			q.Reset()
+			args, size, n = args[:0], 0, 0
+			return err
+		}
+		for i, vals := range full {
+			rowSize := 0
+			for _, v := range vals {
+				switch x := v.(type) {
+				case string:
+					rowSize += len(x)
+				case json.RawMessage:
+					rowSize += len(x)
+				default:
+					rowSize += 8
+				}
+			}
+			if n > 0 && (len(args)+per > maxPlaceholders || size+rowSize > maxChunkBytes) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			if n > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(one.String())
+			for _, v := range vals {
+				if raw, ok := v.(json.RawMessage); ok {
+					v = string(raw)
+				}
+				args = append(args, v)
+			}
+			args = append(args, deleted[i], synced, b.Account)
+			size += rowSize
+			n++
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(stubs); start += 1000 {
+		end := min(start+1000, len(stubs))
+		var q strings.Builder
+		args := make([]any, 0, 3*(end-start))
+		for i, id := range stubs[start:end] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, 1, ?, ?)")
+			args = append(args, id, synced, b.Account)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+quote(b.Table.Name)+" (`id`, "+bk+") VALUES "+q.String()+" ON DUPLICATE KEY UPDATE "+bkSet, args...); err != nil {
+			return err
+		}
+	}
+	if st := b.State; st != nil {
+		var cursor any
+		if st.Cursor != nil {
+			cursor = string(st.Cursor)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+quote(dest.StateTable)+" (pipeline, stream, `cursor`, updated_at) VALUES (?, ?, ?, ?) "+
+			"ON DUPLICATE KEY UPDATE `cursor` = VALUES(`cursor`), updated_at = VALUES(updated_at)",
+			st.Pipeline, st.Stream, cursor, time.Now().UTC().Format(timeLayout)); err != nil {
+			return fmt.Errorf("save state of %s: %w", st.Stream, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// LoadState returns the saved cursors of a pipeline by stream.
+func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT stream, `cursor` FROM "+quote(dest.StateTable)+" WHERE pipeline = ?", pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
+	}
+	defer rows.Close()
+	out := map[string]json.RawMessage{}
+	for rows.Next() {
+		var stream string
+		var cursor sql.NullString
+		if err := rows.Scan(&stream, &cursor); err != nil {
+			return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
+		}
+		if cursor.Valid {
+			out[stream] = json.RawMessage(cursor.String)
+		} else {
+			out[stream] = nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
+	}
+	return out, nil
+}
+
+// SaveRun inserts or updates a run record by id.
+func (d *Destination) SaveRun(ctx context.Context, r dest.Run) error {
+	var finished, streams any
+	if !r.Finished.IsZero() {
+		finished = r.Finished.UTC().Format(timeLayout)
+	}
+	if r.Streams != nil {
+		streams = string(r.Streams)
+	}
+	_, err := d.db.ExecContext(ctx, "INSERT INTO "+quote(dest.RunsTable)+` (id, pipeline, started, finished, status, streams, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON DUPLICATE KEY UPDATE pipeline = VALUES(pipeline), started = VALUES(started), finished = VALUES(finished),
+		status = VALUES(status), streams = VALUES(streams), error = VALUES(error)`,
+		r.ID, r.Pipeline, r.Started.UTC().Format(timeLayout), finished, r.Status, streams, r.Error)
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Runs lists the most recent runs, newest first.
+func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]dest.Run, error) {
+	q := "SELECT id, pipeline, started, finished, status, streams, error FROM " + quote(dest.RunsTable) + " WHERE ? = '' OR pipeline = ? ORDER BY started DESC, id DESC"
+	args := []any{pipeline, pipeline}
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []dest.Run
+	for rows.Next() {
+		var r dest.Run
+		var started string
+		var finished, streams, errText sql.NullString
+		if err := rows.Scan(&r.ID, &r.Pipeline, &started, &finished, &r.Status, &streams, &errText); err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		r.Started, _ = time.Parse(timeLayout, started)
+		if finished.Valid {
+			r.Finished, _ = time.Parse(timeLayout, finished.String)
+		}
+		if streams.Valid {
+			r.Streams = json.RawMessage(streams.String)
+		}
+		r.Error = errText.String
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}
+
+// Query runs an SQL statement in a read-only transaction. Integers come
+// back as int64, floating numbers as float64, everything else as string.
+func (d *Destination) Query(ctx context.Context, q string) ([]string, [][]any, error) {
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	cols, out, err := collect(rows, nil)
+	return cols, out, err
+}
+
+// colKinds maps a table's columns to "bool", "json" or "" from the schema.
+func (d *Destination) colKinds(ctx context.Context, table string) (map[string]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, d.dbName, table)
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]string{}
+	for rows.Next() {
+		var name, dataType, colType string
+		if err := rows.Scan(&name, &dataType, &colType); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		switch {
+		case strings.EqualFold(colType, "tinyint(1)"):
+			kinds[name] = "bool"
+		case strings.EqualFold(dataType, "json"):
+			kinds[name] = "json"
+		default:
+			kinds[name] = ""
+		}
+	}
+	rows.Close()
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("table %s does not exist", table)
+	}
+	// MariaDB's JSON is LONGTEXT with a json_valid check named after the column.
+	crows, err := d.db.QueryContext(ctx, `SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, d.dbName, table)
+	if err == nil {
+		for crows.Next() {
+			var name, clause string
+			if crows.Scan(&name, &clause) == nil && strings.Contains(strings.ToLower(clause), "json_valid") {
+				if _, ok := kinds[name]; ok {
+					kinds[name] = "json"
+				}
+			}
+		}
+		crows.Close()
+	}
+	return kinds, nil
+}
+
+// ReadRows reads a whole table back, values normalised.
+func (d *Destination) ReadRows(ctx context.Context, table string) ([]map[string]any, error) {
+	kinds, err := d.colKinds(ctx, table)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	rows, err := d.db.QueryContext(ctx, "SELECT * FROM "+quote(table))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	cols, vals, err := collect(rows, kinds)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	out := make([]map[string]any, len(vals))
+	for i, r := range vals {
+		m := make(map[string]any, len(cols))
+		for j, c := range cols {
+			m[c] = r[j]
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func collect(rows *sql.Rows, kinds map[string]string) ([]string, [][]any, error) {
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, nil, err
+	}
+	cols := make([]string, len(cts))
+	for i, ct := range cts {
+		cols[i] = ct.Name()
+	}
+	var out [][]any
+	for rows.Next() {
+		raw := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range raw {
+			ptrs[i] = &raw[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		vals := make([]any, len(cols))
+		for i, b := range raw {
+			if b == nil {
+				continue
+			}
+			vals[i] = convert(cts[i].DatabaseTypeName(), kinds[cols[i]], string(b))
+		}
+		out = append(out, vals)
+	}
+	return cols, out, rows.Err()
+}
+
+func convert(dbType, kind, s string) any {
+	switch kind {
+	case "bool":
+		return s != "0"
+	case "json":
+		return json.RawMessage(s)
+	}
+	switch dbType {
+	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR":
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n
+		}
+	case "UNSIGNED BIGINT", "UNSIGNED INT", "UNSIGNED TINYINT", "UNSIGNED SMALLINT", "UNSIGNED MEDIUMINT":
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n
+		}
+	case "DOUBLE", "FLOAT", "DECIMAL":
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return f
+		}
+	}
+	return s
+}

@@ -1,0 +1,95 @@
+package mysql_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
+	"github.com/stripeline/stripeline/internal/dest/mysql"
+)
+
+// serverURL returns STRIPELINE_TEST_MYSQL or skips.
+func serverURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv("STRIPELINE_TEST_MYSQL")
+	if raw == "" {
+		t.Skip("STRIPELINE_TEST_MYSQL is not set (e.g. mysql://root@127.0.0.1:3306/test); skipping MySQL tests")
+	}
+	return raw
+}
+
+// withDatabase creates a fresh database, dropped after the test, and
+// returns the URL pointing at it.
+func withDatabase(t testing.TB, base string) string {
+	t.Helper()
+	dsn, _, err := mysql.DSN(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "stripeline_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		t.Fatalf("STRIPELINE_TEST_MYSQL=%s: %v", dest.Redact(base), err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+		admin.Close()
+	})
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func TestConformance(t *testing.T) {
+	base := serverURL(t)
+	desttest.Run(t, func(t *testing.T) dest.Destination {
+		d, err := dest.Open(context.Background(), withDatabase(t, base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+func TestDSN(t *testing.T) {
+	got, db, err := mysql.DSN("mysql://root:p%40ss@127.0.0.1:3306/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db != "test" || !strings.HasPrefix(got, "root:p@ss@tcp(127.0.0.1:3306)/test?") || !strings.Contains(got, "charset=utf8mb4") {
+		t.Errorf("DSN = %q (%s)", got, db)
+	}
+	if _, _, err := mysql.DSN("mysql://root@127.0.0.1:3306"); err == nil {
+		t.Error("a URL without a database was accepted")
+	}
+}
+
+func TestUnreachableServer(t *testing.T) {
+	_, err := dest.Open(context.Background(), "mysql://someone:hunter2@127.0.0.1:1/db?timeout=2s")
+	if err == nil {
+		t.Fatal("connecting to a closed port succeeded")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("error shows the password: %s", msg)
+	}
+	if !strings.Contains(msg, "mysql://someone:xxxxx@127.0.0.1:1/db") || !strings.Contains(msg, "check that MySQL/MariaDB is running") {
+		t.Errorf("error %q does not name the destination and the fix", msg)
+	}
+}
