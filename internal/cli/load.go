@@ -154,7 +154,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 	}
 	var prog loadProgress
 	if !f.dryRun {
-		if isTerminal(a.Stderr) {
+		if writerIsTerminal(a.Stderr) {
 			prog = newLoadBar(a.Stderr, stream)
 		} else {
 			prog = &loadLines{w: a.Stderr, name: "load " + stream}

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/tidwall/gjson"
@@ -75,19 +78,40 @@ created or changed just now may be missing or stale. Use get for read-after-writ
 			if cols == nil {
 				cols = []string{"id", "created"}
 			}
-			rows := make([][]any, len(objs))
+			rows := make([][]string, len(objs))
 			for i, o := range objs {
-				r := make([]any, len(cols))
+				r := make([]string, len(cols))
 				for j, c := range cols {
 					r[j] = cellValue(gjson.GetBytes(o, gjsonEscape(c)))
 				}
 				rows[i] = r
 			}
-			return writeRows(a.Stdout, a.Format, cols, rows)
+			return writeSearchResults(a.Stdout, a.Format, cols, rows)
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 100, "most results to fetch, across pages (0: all)")
 	return cmd
+}
+
+// writeSearchResults prints rows as CSV or an aligned table.
+func writeSearchResults(w io.Writer, format string, cols []string, rows [][]string) error {
+	if format == "csv" {
+		cw := csv.NewWriter(w)
+		_ = cw.Write(cols)
+		_ = cw.WriteAll(rows)
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+	clean := strings.NewReplacer("\t", " ", "\n", " ")
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = clean.Replace(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
 }
 
 // gjsonEscape escapes gjson's path syntax in a plain field name.

@@ -185,6 +185,12 @@ func readerIsTerminal(r io.Reader) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// writerIsTerminal reports whether w is a terminal.
+func writerIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // confirm asks a yes/no question on w and reads the answer from r.
 func confirm(r io.Reader, w io.Writer, question string) (bool, error) {
 	fmt.Fprint(w, question)
