@@ -145,6 +145,9 @@ func build(spec, beta *rawSpec) (*result, error) {
 				}
 				s.RequiredParams = required
 			}
+			if len(s.RequiredParams) == 0 {
+				s.RequiredParams = nil
+			}
 			if err := add(s); err != nil {
 				return nil, err
 			}
