@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stripeline/stripeline/internal/catalog"
+	"github.com/stripeline/stripeline/internal/dest"
+	_ "github.com/stripeline/stripeline/internal/dest/sqlite"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/ops"
 	"github.com/stripeline/stripeline/internal/stripe"
@@ -286,5 +290,57 @@ func TestEmulatorUpsertByKeyViaSearch(t *testing.T) {
 	}
 	if n := externalIDs(t, objs)["ext-3"]; n != 1 {
 		t.Errorf("ext-3 appears %d times", n)
+	}
+}
+
+// TestEmulatorUpsertByKeyViaReplica matches rows through a SQLite replica
+// (dest.Querier) instead of search.
+func TestEmulatorUpsertByKeyViaReplica(t *testing.T) {
+	e := newEnv(t, emulator.Config{Seed: 8})
+	ctx := context.Background()
+	res, err := e.ops.Load(ctx, readCSV(t, customersCSV(3)), ops.LoadOptions{Stream: "customers", Mode: ops.ModeCreate})
+	if err != nil || res.Summary.Created != 3 {
+		t.Fatalf("seed: %v %v", res.Summary, err)
+	}
+	d, err := dest.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "replica.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	table := dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}, {Name: "email", Type: catalog.TypeString}, {Name: "metadata", Type: catalog.TypeJSON}}}
+	if err := d.Migrate(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	b := &dest.Batch{Table: table, SyncedAt: time.Now()}
+	for _, r := range res.Results {
+		var obj struct {
+			Email    string          `json:"email"`
+			Metadata json.RawMessage `json:"metadata"`
+		}
+		raw, err := e.ops.Get(ctx, "customers", r.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			t.Fatal(err)
+		}
+		b.Rows = append(b.Rows, dest.Row{ID: r.ID, Values: []any{r.ID, obj.Email, obj.Metadata}, Raw: raw})
+	}
+	if err := d.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	finder, err := ops.NewReplicaFinder(d, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		ids, err := finder.Find(ctx, catalog.Stream{Name: "customers"}, []string{"metadata", "external_id"}, fmt.Sprintf("ext-%d", i))
+		if err != nil || len(ids) != 1 || ids[0] != res.Results[i-1].ID {
+			t.Fatalf("replica lookup ext-%d = %v, %v; want %s", i, ids, err, res.Results[i-1].ID)
+		}
+	}
+	ids, err := finder.Find(ctx, catalog.Stream{Name: "customers"}, []string{"metadata", "external_id"}, "ext-404")
+	if err != nil || len(ids) != 0 {
+		t.Fatalf("lookup of a missing key = %v, %v", ids, err)
 	}
 }
