@@ -76,8 +76,8 @@ func LookupOperation(method, path string) (*Operation, bool) {
 }
 
 // Operations returns every GET, POST and DELETE operation of the spec,
-// sorted by path then method (DELETE, GET, POST order within a path is not
-// guaranteed; use LookupOperation for one).
+// sorted by path, and GET, POST, DELETE within a path. The schemas are
+// shared: callers must not modify them.
 func Operations() []Operation {
 	load()
 	out := make([]Operation, len(schemas.Operations))
