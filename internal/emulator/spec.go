@@ -84,7 +84,7 @@ func loadSpec() (*spec, error) {
 						}
 					}
 				}
-				s.ops[m+" "+path] = o
+				s.ops[m+" "+normPath(path)] = o
 			}
 		}
 		sort.Strings(s.paths)
@@ -170,4 +170,22 @@ func (s *spec) resolve(sc *catalog.Schema) *catalog.Schema {
 }
 
 // operation returns the request shape of method on the path template.
-func (s *spec) operation(method, path string) *catalog.Operation { return s.ops[method+" "+path] }
+// Parameter names do not matter: "/v1/customers/{id}" finds
+// "/v1/customers/{customer}".
+func (s *spec) operation(method, path string) *catalog.Operation {
+	return s.ops[method+" "+normPath(path)]
+}
+
+// normPath replaces every {param} of a path template with {}.
+func normPath(p string) string {
+	if !strings.Contains(p, "{") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}

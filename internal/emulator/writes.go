@@ -155,6 +155,15 @@ func (e *Emulator) writeParams(r *http.Request, method, tmpl string) (map[string
 	return params, nil
 }
 
+// alsoRequired are create parameters the spec leaves optional (for
+// alternatives the emulator does not model) but Stripe needs.
+var alsoRequired = map[string][]string{
+	"subscriptions": {"customer", "items"},
+	"invoiceitems":  {"customer"},
+	"prices":        {"currency"},
+	"invoices":      {"customer"},
+}
+
 // create makes a new object from POST /v1/<list>.
 func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *apiError) {
 	d := tg.def
@@ -166,7 +175,7 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	if ae != nil {
 		return response{}, ae
 	}
-	for _, req := range op.Body.Required {
+	for _, req := range append(append([]string(nil), op.Body.Required...), alsoRequired[d.name]...) {
 		if _, ok := params[req]; !ok {
 			return response{}, invalid(req, "Missing required param: "+req+".")
 		}
@@ -236,8 +245,10 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 			over = append(over, field{"type", "one_time"})
 		}
 	}
-	if d.name == "coupons" || d.name == "tax_rates" || d.name == "promotion_codes" {
-		over = append(over, field{"valid", true}, field{"active", true})
+	for _, k := range []string{"valid", "active"} {
+		if _, has := schema.Properties[k]; has {
+			over.set(k, true)
+		}
 	}
 	if d.name == "subscriptions" {
 		over = append(over, field{"status", "active"}, field{"start_date", now}, field{"billing_cycle_anchor", now})
