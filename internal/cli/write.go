@@ -79,7 +79,7 @@ names (with a suggestion), types, enums, required ones and metadata limits.`,
 			if err != nil {
 				return err
 			}
-			if _, err := ops.LookupStream(args[0]); err != nil {
+			if err := ops.ValidateCreate(args[0], p); err != nil {
 				return &UsageError{Msg: err.Error()}
 			}
 			c, err := a.Client()
@@ -116,7 +116,7 @@ are checked against the operation's request schema before sending.`,
 			if len(p) == 0 {
 				return usagef("nothing to update: give key=value parameters or --json")
 			}
-			if _, err := ops.LookupStream(args[0]); err != nil {
+			if err := ops.ValidateUpdate(args[0], p); err != nil {
 				return &UsageError{Msg: err.Error()}
 			}
 			c, err := a.Client()

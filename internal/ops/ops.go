@@ -252,3 +252,37 @@ func itemParamNames(s catalog.Stream) []string {
 		"schedule", "subscription_exposed_id", "shipping_rate_token", "dispute", "reader", "location")
 	return names
 }
+
+// ValidateCreate checks params for creating an object of stream without
+// sending anything.
+func ValidateCreate(stream string, p Params) error {
+	s, err := LookupStream(stream)
+	if err != nil {
+		return err
+	}
+	body, err := CreateSchema(s)
+	if err != nil {
+		return err
+	}
+	if err := Validate(body, p); err != nil {
+		return fmt.Errorf("create %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// ValidateUpdate checks params for updating an object of stream without
+// sending anything.
+func ValidateUpdate(stream string, p Params) error {
+	s, err := LookupStream(stream)
+	if err != nil {
+		return err
+	}
+	body, err := UpdateSchema(s)
+	if err != nil {
+		return err
+	}
+	if err := Validate(body, p); err != nil {
+		return fmt.Errorf("update %s: %w", s.Name, err)
+	}
+	return nil
+}
