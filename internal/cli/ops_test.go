@@ -84,9 +84,13 @@ func TestCLIWriteGetSearchDelete(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("delete --yes: exit %d: %s", code, errOut)
 	}
-	code, _, errOut = runCLI(t, base, opsKey, "get", cus.ID)
-	if code != 1 || !strings.Contains(errOut, "404") {
-		t.Fatalf("get after delete: exit %d: %s", code, errOut)
+	// Stripe still retrieves a deleted customer, marked deleted.
+	code, out, errOut = runCLI(t, base, opsKey, "get", cus.ID, "--format", "json")
+	var gone struct {
+		Deleted bool `json:"deleted"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &gone) != nil || !gone.Deleted {
+		t.Fatalf("get after delete: exit %d: %s%s", code, out, errOut)
 	}
 }
 
