@@ -209,20 +209,8 @@ func TestEmulatorBadRowsNotSent(t *testing.T) {
 	}
 }
 
-// requireObjectWrites skips when the emulator does not route POST on one
-// object yet (it looked the operation up as /v1/customers/{id} while the
-// spec names it /v1/customers/{customer}); remove once it does.
-func (e *env) requireObjectWrites(t *testing.T) {
-	t.Helper()
-	_, err := e.ops.Update(context.Background(), "customers", "cus_probe", ops.Params{{"name", "x"}}, "")
-	if err != nil && strings.Contains(err.Error(), "Unrecognized request URL") {
-		t.Skip("the emulator does not answer POST /v1/customers/{customer} yet")
-	}
-}
-
 func TestEmulatorMetadataSetUnset(t *testing.T) {
 	e := newEnv(t, emulator.Config{Seed: 4})
-	e.requireObjectWrites(t)
 	ctx := context.Background()
 	obj, err := e.ops.Create(ctx, "customers", ops.Params{{"email", "ann@example.com"}, {"metadata[plan]", "pro"}, {"metadata[tier]", "1"}, {"address[city]", "Paris"}}, "")
 	if err != nil {
@@ -271,7 +259,6 @@ func TestEmulatorDryRunSendsNothing(t *testing.T) {
 
 func TestEmulatorUpsertByKeyViaSearch(t *testing.T) {
 	e := newEnv(t, emulator.Config{Seed: 6})
-	e.requireObjectWrites(t)
 	ctx := context.Background()
 	opt := ops.LoadOptions{Stream: "customers", Mode: ops.ModeUpsert, Key: "metadata[external_id]"}
 	if _, err := e.ops.Load(ctx, readCSV(t, customersCSV(5)), opt); err != nil {
