@@ -155,6 +155,9 @@ func TestEmulatorLoadSurvivesFaultsAndKill(t *testing.T) {
 		t.Fatalf("interrupted load skipped nothing: %v", res.Summary)
 	}
 
+	if e.emu.Stats().ServerErrors == 0 {
+		t.Fatal("no 500s were injected")
+	}
 	res, err = e.ops.Load(context.Background(), rows, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -330,4 +333,37 @@ func TestEmulatorUpsertByKeyViaReplica(t *testing.T) {
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("lookup of a missing key = %v, %v", ids, err)
 	}
+}
+
+// BenchmarkLoadCreate measures a 1,000-row create load against the emulator
+// with no latency and no rate limit (the client's pacer set out of the way).
+func BenchmarkLoadCreate(b *testing.B) {
+	emu, err := emulator.New(emulator.Config{Seed: 9, Objects: 200, ConnectedAccounts: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c, err := stripe.New(stripe.Config{Key: "sk_test_bench", APIBase: srv.URL, GlobalRPS: 1e6, EndpointRPS: 1e6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := ops.New(c, nil)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		var sb strings.Builder
+		sb.WriteString("email,metadata[external_id]\n")
+		for j := 0; j < 1000; j++ {
+			fmt.Fprintf(&sb, "b%d-%d@example.com,b%d-%d\n", i, j, i, j)
+		}
+		rows, err := ops.ReadRows(strings.NewReader(sb.String()), ops.FormatCSV, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := o.Load(context.Background(), rows, ops.LoadOptions{Stream: "customers", Mode: ops.ModeCreate, Concurrency: 8})
+		if err != nil || res.Summary.Created != 1000 {
+			b.Fatalf("%v %v", res.Summary, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "rows/s")
 }
