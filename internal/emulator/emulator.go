@@ -92,6 +92,7 @@ type Emulator struct {
 
 	reqSeq atomic.Uint64
 	rnd    *rand.Rand // for ids of writes; guarded by mu
+	evBuf  []byte     // event render scratch; guarded by mu (or generation)
 }
 
 // New generates the account(s) and returns the emulator.

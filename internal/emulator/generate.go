@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 )
 
@@ -31,7 +32,7 @@ type gen struct {
 	customers []custInfo
 	charges   []chargeInfo
 	paidInv   []invInfo
-	sizes     map[string]int
+	buf       []byte // render scratch
 }
 
 type prodInfo struct {
@@ -88,7 +89,7 @@ func (e *Emulator) generate(seed int64, objects int, now int64, index int) *acco
 	for _, d := range defs {
 		a.tables[d.name] = newTable(d)
 	}
-	g := &gen{e: e, a: a, r: r, now: now, start: now - threeYears, u: float64(objects) / 100, sizes: map[string]int{}}
+	g := &gen{e: e, a: a, r: r, now: now, start: now - threeYears, u: float64(objects) / 100 / objectsPerUnit}
 	g.run()
 	for _, t := range a.tables {
 		t.sortAll()
@@ -96,6 +97,10 @@ func (e *Emulator) generate(seed int64, objects int, now int64, index int) *acco
 	a.events.sortAll()
 	return a
 }
+
+// objectsPerUnit is how many objects (events and children included) the
+// generator makes per unit of u, so that Config.Objects is about the total.
+const objectsPerUnit = 1.52
 
 func (g *gen) n(perCent float64, min int) int {
 	n := int(math.Round(g.u * perCent))
@@ -121,18 +126,33 @@ func (g *gen) pick(s []string) string { return s[g.r.IntN(len(s))] }
 
 func (g *gen) id(prefix string) string { return g.a.newID(prefix, g.r.Uint64) }
 
+var (
+	metaSources  = []string{"web", "import", "api", "partner"}
+	metaSegments = []string{"smb", "mid", "ent"}
+	longNote     = "Ünïcode ✓ — “quotes” & <tags> 日本語 " + strings.Repeat("long value ", 40)
+	metaKeys     = func() []string {
+		var out []string
+		for i := 0; i < 20; i++ {
+			out = append(out, fmt.Sprintf("key_%02d", i))
+		}
+		return out
+	}()
+)
+
+// metadata draws an object's metadata: often none, sometimes long values,
+// unicode, or many keys. Keys are in sorted order.
 func (g *gen) metadata() any {
 	switch x := g.r.IntN(10); {
 	case x < 4:
-		return map[string]string{}
+		return fields{}
 	case x < 8:
-		return map[string]string{"source": g.pick([]string{"web", "import", "api", "partner"}), "segment": g.pick([]string{"smb", "mid", "ent"})}
+		return fields{{"segment", g.pick(metaSegments)}, {"source", g.pick(metaSources)}}
 	case x < 9:
-		return map[string]string{"note": "Ünïcode ✓ — “quotes” & <tags> 日本語 " + strings.Repeat("long value ", 40), "order_id": fmt.Sprint(g.r.IntN(1e6))}
+		return fields{{"note", longNote}, {"order_id", strconv.Itoa(g.r.IntN(1e6))}}
 	default:
-		m := map[string]string{}
-		for i := 0; i < 20; i++ {
-			m[fmt.Sprintf("key_%02d", i)] = fmt.Sprintf("value %d", g.r.IntN(1000))
+		m := make(fields, len(metaKeys))
+		for i, k := range metaKeys {
+			m[i] = field{k, "value " + strconv.Itoa(g.r.IntN(1000))}
 		}
 		return m
 	}
@@ -142,8 +162,8 @@ func (g *gen) metadata() any {
 func (g *gen) put(stream, id string, created int64, parent string, over fields) *record {
 	t := g.a.tables[stream]
 	tp := g.e.tpls.component(t.def.object)
-	data := tp.render(make([]byte, 0, g.sizes[stream]+64), over)
-	g.sizes[stream] = len(data)
+	g.buf = tp.render(g.buf[:0], over)
+	data := append([]byte(nil), g.buf...) // exact size, no zeroing
 	rec := &record{id: id, created: created, parent: parent, data: data}
 	t.byID[id] = rec
 	t.recs = append(t.recs, rec)

@@ -66,7 +66,8 @@ func (e *Emulator) addEvent(a *account, typ string, created int64, obj, prev []b
 	if a.connected {
 		over = append(over, field{"account", a.id})
 	}
-	r := &record{id: id, created: created, typ: typ, data: e.tpls.component("event").render(nil, over)}
+	e.evBuf = e.tpls.component("event").render(e.evBuf[:0], over)
+	r := &record{id: id, created: created, typ: typ, data: append([]byte(nil), e.evBuf...)}
 	a.events.byID[id] = r
 	a.events.recs = append(a.events.recs, r)
 	return r

@@ -1,0 +1,5 @@
+//go:build race
+
+package emulator
+
+func init() { raceEnabled = true }
