@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/stripeline/stripeline/internal/dest/files"    // csv://, jsonl://, parquet://
 	_ "github.com/stripeline/stripeline/internal/dest/mysql"    // mysql://
 	_ "github.com/stripeline/stripeline/internal/dest/postgres" // postgres://, postgresql://
 	_ "github.com/stripeline/stripeline/internal/dest/sqlite"   // sqlite://

@@ -1,0 +1,151 @@
+package files_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stripeline/stripeline/internal/catalog"
+	"github.com/stripeline/stripeline/internal/dest/files"
+
+	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
+)
+
+func TestConformance(t *testing.T) {
+	for _, scheme := range []string{"csv", "jsonl", "parquet"} {
+		t.Run(scheme, func(t *testing.T) {
+			desttest.Run(t, func(t *testing.T) dest.Destination {
+				d, err := dest.Open(context.Background(), scheme+"://"+filepath.Join(t.TempDir(), "out"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			})
+		})
+	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestGenerationsAndParts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := files.Open(ctx, files.JSONL, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}, {Name: "n", Type: catalog.TypeInteger}}}
+	row := func(id string, n int64) dest.Row {
+		return dest.Row{ID: id, Values: []any{id, n}, Raw: json.RawMessage(fmt.Sprintf(`{"id":%q,"n":%d}`, id, n))}
+	}
+	w := func(rows ...dest.Row) {
+		t.Helper()
+		if err := d.Write(ctx, &dest.Batch{Table: tb, Rows: rows, SyncedAt: time.Unix(1, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w(row("a", 1), row("b", 1))
+	w(row("a", 2))
+	w(dest.Row{ID: "b", Deleted: true})
+	if diff := cmp.Diff([]string{"_stripeline_state.json", "customers.jsonl", "customers.part-000002.jsonl", "customers.part-000003.jsonl"}, names(t, dir)); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	rows, err := d.ReadRows(ctx, "customers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r["id"].(string)] = fmt.Sprint(r["n"], " ", r[dest.ColDeleted])
+	}
+	if diff := cmp.Diff(map[string]string{"a": "2 false", "b": "1 true"}, got); diff != "" {
+		t.Errorf("merged rows (-want +got):\n%s", diff)
+	}
+	// A full refresh starts a new generation: one base file again.
+	if err := d.BeginFull(ctx, "customers"); err != nil {
+		t.Fatal(err)
+	}
+	w(row("c", 3))
+	if diff := cmp.Diff([]string{"_stripeline_state.json", "customers.jsonl"}, names(t, dir)); diff != "" {
+		t.Errorf("files after a full refresh (-want +got):\n%s", diff)
+	}
+	// Reopening keeps the numbering and the columns.
+	d2, err := files.Open(ctx, files.JSONL, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Write(ctx, &dest.Batch{Table: tb, Rows: []dest.Row{row("d", 4)}}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = d2.ReadRows(ctx, "customers")
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("after reopen: %v rows, %v", rows, err)
+	}
+	if diff := cmp.Diff([]string{"_stripeline_state.json", "customers.jsonl", "customers.part-000005.jsonl"}, names(t, dir)); diff != "" {
+		t.Errorf("files after reopen (-want +got):\n%s", diff)
+	}
+}
+
+func TestFailedWriteLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := files.Open(ctx, files.CSV, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}, {Name: "n", Type: catalog.TypeInteger}}}
+	err = d.Write(ctx, &dest.Batch{Table: tb, Rows: []dest.Row{{ID: "a", Values: []any{"a", int64(1)}}, {ID: "b", Values: []any{"b", "not a number"}}},
+		State: &dest.State{Pipeline: "p", Stream: "customers", Cursor: json.RawMessage(`1`)}})
+	if err == nil {
+		t.Fatal("a string in an integer column was accepted")
+	}
+	if got := names(t, dir); len(got) != 0 {
+		t.Errorf("files left behind: %v", got)
+	}
+}
+
+func TestUnwritableDirectory(t *testing.T) {
+	parent := t.TempDir()
+	blocker := filepath.Join(parent, "file")
+	if err := os.WriteFile(blocker, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dest.Open(context.Background(), "csv://"+filepath.Join(blocker, "out"))
+	if err == nil {
+		t.Fatal("a directory under a file was accepted")
+	}
+	if !strings.Contains(err.Error(), "csv://") || !strings.Contains(err.Error(), "choose a directory you can write to") {
+		t.Errorf("error %q does not name the destination and the fix", err)
+	}
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(parent, "ro")
+		os.Mkdir(ro, 0o555)
+		if _, err := dest.Open(context.Background(), "parquet://"+ro); err == nil {
+			t.Error("a read-only directory was accepted")
+		}
+		if got := names(t, ro); len(got) != 0 {
+			t.Errorf("files left in the read-only directory: %v", got)
+		}
+	}
+}
