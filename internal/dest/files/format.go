@@ -387,3 +387,94 @@ func decodeParquet(path string, types map[string]catalog.Type) ([]map[string]any
 		}
 	}
 }
+
+// WriteTable writes rows (values aligned with cols, of the contract's value
+// types) to w as csv, jsonl or parquet: `stripeline export` uses it. JSONL
+// objects hold the columns in order; nested values stay JSON.
+func WriteTable(w io.Writer, format, name string, cols []dest.Column, rows [][]any) error {
+	switch format {
+	case CSV:
+		cw := csv.NewWriter(w)
+		header := make([]string, len(cols))
+		for i, c := range cols {
+			header[i] = c.Name
+		}
+		if err := cw.Write(header); err != nil {
+			return err
+		}
+		rec := make([]string, len(cols))
+		for _, r := range rows {
+			for i, v := range r {
+				rec[i] = cell(v)
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	case JSONL:
+		bw := bufio.NewWriter(w)
+		for _, r := range rows {
+			bw.WriteByte('{')
+			for i, c := range cols {
+				if i > 0 {
+					bw.WriteByte(',')
+				}
+				k, _ := json.Marshal(c.Name)
+				bw.Write(k)
+				bw.WriteByte(':')
+				v := r[i]
+				if raw, ok := v.(json.RawMessage); ok {
+					var cb bytes.Buffer
+					if json.Compact(&cb, raw) == nil {
+						bw.Write(cb.Bytes())
+						continue
+					}
+					v = string(raw)
+				}
+				b, err := json.Marshal(v)
+				if err != nil {
+					return err
+				}
+				bw.Write(b)
+			}
+			bw.WriteString("}\n")
+		}
+		return bw.Flush()
+	case Parquet:
+		group := parquet.Group{}
+		for _, c := range cols {
+			group[c.Name] = parquetNode(c.Type)
+		}
+		schema := parquet.NewSchema(name, group)
+		index := map[string]int{}
+		for i, f := range schema.Fields() {
+			index[f.Name()] = i
+		}
+		pw := parquet.NewWriter(w, schema, parquet.Compression(&parquet.Snappy))
+		prow := make(parquet.Row, len(cols))
+		for _, r := range rows {
+			for i, c := range cols {
+				ci := index[c.Name]
+				v, err := dest.Convert(c.Type, r[i])
+				if err != nil {
+					return fmt.Errorf("column %s: %w", c.Name, err)
+				}
+				if v == nil {
+					prow[ci] = parquet.NullValue().Level(0, 0, ci)
+					continue
+				}
+				if raw, ok := v.(json.RawMessage); ok {
+					v = string(raw)
+				}
+				prow[ci] = parquet.ValueOf(v).Level(0, 1, ci)
+			}
+			if _, err := pw.WriteRows([]parquet.Row{prow}); err != nil {
+				return err
+			}
+		}
+		return pw.Close()
+	}
+	return fmt.Errorf("format %q is not supported: use csv, jsonl or parquet", format)
+}

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stripeline/stripeline/internal/dest"
+	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
+)
+
+func init() { register(newQueryCmd) }
+
+func newQueryCmd(a *App) *cobra.Command {
+	var dstFlag string
+	cmd := &cobra.Command{
+		Use:   "query SQL",
+		Short: "Run a read-only SQL query against a replica (SQLite, PostgreSQL, MySQL)",
+		Long: `query runs one SQL statement against the replica and prints the result
+(--format table|csv|json). Statements run read-only. On PostgreSQL the
+replica's schema comes first in the search path.`,
+		Example: `  stripeline query "SELECT count(*) FROM customers" --dest sqlite://stripeline.db
+  stripeline query "SELECT id, email FROM customers LIMIT 5" --format csv`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(args[0]) == "" {
+				return usagef("the SQL query is empty")
+			}
+			u := a.destURL(dstFlag)
+			dst, err := dest.Open(cmd.Context(), u)
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			q, ok := dst.(dest.Querier)
+			if !ok {
+				return usagef("--dest %s cannot run SQL: query works on sqlite://, postgres:// and mysql:// replicas; use export for files", dest.Redact(u))
+			}
+			cols, rows, err := q.Query(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("query %s: %w", dest.Redact(u), err)
+			}
+			return writeRows(a.Stdout, a.Format, cols, rows)
+		},
+	}
+	cmd.Flags().StringVar(&dstFlag, "dest", "", "replica URL (default: config dest, else sqlite://stripeline.db)")
+	return cmd
+}
