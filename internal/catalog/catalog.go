@@ -87,6 +87,9 @@ type Stream struct {
 	// so the engine cannot list the stream on its own.
 	RequiredParams []string `json:"required_params,omitempty"`
 
+	// Unpaginated is true when the list takes no limit or starting_after:
+	// one request returns every object.
+	Unpaginated bool `json:"unpaginated,omitempty"`
 	// TestClock is true when the list takes a test_clock parameter: objects
 	// under test clocks are left out of plain lists and need one list per clock.
 	TestClock bool `json:"test_clock,omitempty"`

@@ -51,6 +51,7 @@ var streams = []Stream{
 		ParentParam: "account",
 		Incremental: "full_refresh",
 		EventTypes:  []string{"capability.updated"},
+		Unpaginated: true,
 		Columns: []Column{
 			{Name: "id", Type: "string"},
 			{Name: "account", Type: "string", Expandable: true},
@@ -2761,6 +2762,7 @@ var streams = []Stream{
 		ObjectTypes: []string{"reporting.report_type"},
 		Incremental: "events",
 		EventTypes:  []string{"reporting.report_type.updated"},
+		Unpaginated: true,
 		Columns: []Column{
 			{Name: "id", Type: "string"},
 			{Name: "data_available_end", Type: "integer"},

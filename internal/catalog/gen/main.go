@@ -193,6 +193,7 @@ func goSource(version string, streams []catalog.Stream) ([]byte, error) {
 		}
 		strs("RequiredParams", s.RequiredParams)
 		boolean("TestClock", s.TestClock)
+		boolean("Unpaginated", s.Unpaginated)
 		b.WriteString("\t\tColumns: []Column{\n")
 		for _, c := range s.Columns {
 			fmt.Fprintf(&b, "\t\t\t{Name: %q, Type: %q", c.Name, string(c.Type))

@@ -222,11 +222,14 @@ func dropShared(seg, param string) string {
 // fill sets everything that follows from the list operation and the
 // object schemas.
 func fill(spec *rawSpec, s *catalog.Stream, l listEP, events map[string][]string) {
+	s.Unpaginated = true
 	for _, p := range l.op.Parameters {
 		if p.In != "query" {
 			continue
 		}
 		switch p.Name {
+		case "limit":
+			s.Unpaginated = false
 		case "created":
 			s.Created = true
 		case "test_clock":

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stripeline/stripeline/internal/dest"
+)
+
+func init() { register(newRunsCmd) }
+
+func newRunsCmd(a *App) *cobra.Command {
+	var (
+		dstFlag  string
+		pipeline string
+		limit    int
+	)
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List run history from a replica",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit <= 0 {
+				return usagef("--limit must be positive, got %d", limit)
+			}
+			dst, err := dest.Open(cmd.Context(), a.destURL(dstFlag))
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			runs, err := dst.Runs(cmd.Context(), pipeline, limit)
+			if err != nil {
+				return fmt.Errorf("read run history: %w", err)
+			}
+			if a.Format == "json" {
+				return a.printJSON(runs)
+			}
+			tw := tabwriter.NewWriter(a.Stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tPIPELINE\tSTARTED\tSECONDS\tSTATUS\tROWS\tERROR")
+			for _, r := range runs {
+				secs := ""
+				if !r.Finished.IsZero() {
+					secs = fmt.Sprintf("%.1f", r.Finished.Sub(r.Started).Seconds())
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Pipeline, r.Started.UTC().Format("2006-01-02 15:04:05"), secs, r.Status, runRows(r.Streams), r.Error)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&dstFlag, "dest", "", "replica URL (default: config dest, else sqlite://stripeline.db)")
+	cmd.Flags().StringVar(&pipeline, "pipeline", "", "only this pipeline")
+	cmd.Flags().IntVar(&limit, "limit", 20, "most recent runs to show")
+	return cmd
+}
+
+// runRows sums the rows of a run record's streams.
+func runRows(raw json.RawMessage) int64 {
+	var rec struct {
+		Streams []struct {
+			Rows int64 `json:"rows"`
+		} `json:"streams"`
+	}
+	_ = json.Unmarshal(raw, &rec)
+	var n int64
+	for _, s := range rec.Streams {
+		n += s.Rows
+	}
+	return n
+}

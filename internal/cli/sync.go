@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stripeline/stripeline/internal/dest"
+	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
+	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/stripe"
+)
+
+func init() { register(newSyncCmd) }
+
+type syncFlags struct {
+	dest           string
+	streams        []string
+	startDate      string
+	lookbackDays   int
+	windowDays     int
+	fullRefresh    bool
+	maxRPS         float64
+	endpointRPS    float64
+	concurrency    int
+	skipUnreadable bool
+	pipeline       string
+}
+
+func newSyncCmd(a *App) *cobra.Command {
+	var f syncFlags
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Replicate the account into a destination (full, then incremental)",
+		Long: `sync copies every catalog stream (or --streams) into the destination.
+
+The first run backfills; later runs apply one sweep of /v1/events for streams
+that have events and a created cursor (minus --lookback-days) for the others.
+A killed run resumes from its last committed batch.`,
+		Example: `  stripeline sync --dest sqlite://stripe.db
+  stripeline sync --dest postgres://localhost/db?schema=stripe --streams customers,invoices,invoices_lines
+  stripeline sync --start-date 2024-01-01 --max-rps 50`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runSync(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dest, "dest", "", "destination URL (default: config dest, else sqlite://stripeline.db)")
+	fl.StringSliceVar(&f.streams, "streams", nil, "streams to sync, comma separated (default: all; see `stripeline streams`)")
+	fl.StringVar(&f.startDate, "start-date", "", "only backfill objects created on or after this date (YYYY-MM-DD or RFC 3339)")
+	fl.IntVar(&f.lookbackDays, "lookback-days", 0, "re-read this many days before the created cursor of streams without events")
+	fl.IntVar(&f.windowDays, "window-days", 0, "initial backfill slice size in days (default: dynamic splitting only)")
+	fl.BoolVar(&f.fullRefresh, "full-refresh", false, "ignore saved state and re-read everything")
+	fl.Float64Var(&f.maxRPS, "max-rps", 0, "requests per second for the whole account (default 20 for test keys, 80 for live)")
+	fl.Float64Var(&f.endpointRPS, "endpoint-rps", 0, "requests per second per endpoint (default 20)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default 16)")
+	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "warn instead of failing on streams the key may not read")
+	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
+	return cmd
+}
+
+// parseDate accepts YYYY-MM-DD or RFC 3339.
+func parseDate(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("%s %q is not a date: use YYYY-MM-DD or RFC 3339, e.g. 2024-01-31", flag, s)
+}
+
+func (a *App) runSync(ctx context.Context, f syncFlags) error {
+	start, err := parseDate("--start-date", f.startDate)
+	if err != nil {
+		return err
+	}
+	if f.maxRPS < 0 {
+		return usagef("--max-rps must be positive, got %v", f.maxRPS)
+	}
+	if f.endpointRPS < 0 {
+		return usagef("--endpoint-rps must be positive, got %v", f.endpointRPS)
+	}
+	opts := engine.Options{
+		Pipeline: f.pipeline, Account: a.Account, Streams: f.streams, StartDate: start,
+		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
+		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
+	}
+	if opts.Pipeline == "" {
+		opts.Pipeline = "default"
+		if a.Account != "" {
+			opts.Pipeline = a.Account
+		}
+	}
+	if fields := a.cfg.Streams; len(fields) > 0 {
+		opts.Fields = map[string][]string{}
+		for name, sc := range fields {
+			if len(sc.Fields) > 0 {
+				opts.Fields[name] = sc.Fields
+			}
+		}
+		if len(opts.Streams) == 0 {
+			for name := range fields {
+				opts.Streams = append(opts.Streams, name)
+			}
+		}
+	}
+	if err := opts.Validate(); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	client, err := a.Client(WithMaxRPS(f.maxRPS), withEndpointRPS(f.endpointRPS))
+	if err != nil {
+		return err
+	}
+	opts.Client = client
+	dstURL := a.destURL(f.dest)
+	dst, err := dest.Open(ctx, dstURL)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	opts.Dest = dst
+	res, err := a.syncWithProgress(ctx, opts)
+	if res != nil {
+		a.printSyncResult(res, client.Stats().Requests)
+	}
+	if err != nil {
+		if errors.Is(err, engine.ErrStreamsFailed) {
+			return fmt.Errorf("%s", failureSentence(res))
+		}
+		return err
+	}
+	return nil
+}
+
+// destURL picks the flag, then the config, then the default.
+func (a *App) destURL(flag string) string {
+	switch {
+	case flag != "":
+		return flag
+	case a.cfg.Dest != "":
+		return a.cfg.Dest
+	default:
+		return "sqlite://stripeline.db"
+	}
+}
+
+func (a *App) syncWithProgress(ctx context.Context, opts engine.Options) (*engine.Result, error) {
+	var p interface {
+		engine.Progress
+		Wait()
+	}
+	if isTerminal(a.Stderr) {
+		p = newBarProgress(a.Stderr)
+	} else {
+		p = newLineProgress(a.Stderr)
+	}
+	opts.Progress = p
+	res, err := engine.Sync(ctx, opts)
+	p.Wait()
+	return res, err
+}
+
+func failureSentence(res *engine.Result) string {
+	var parts []string
+	for _, s := range res.Streams {
+		if s.Error != "" {
+			parts = append(parts, s.Stream+": "+s.Error)
+		}
+	}
+	return fmt.Sprintf("sync did not complete; %d stream(s) failed: %s", len(parts), strings.Join(parts, "; "))
+}
+
+func (a *App) printSyncResult(res *engine.Result, requests int64) {
+	res.Requests = requests
+	if a.Format == "json" {
+		_ = a.printJSON(res)
+		return
+	}
+	writeSyncTable(a.Stdout, res)
+}
+
+func writeSyncTable(w io.Writer, res *engine.Result) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tMODE\tROWS\tPAGES\tSECONDS\tNOTE")
+	var rows, pages int64
+	for _, s := range res.Streams {
+		if s.Rows == 0 && s.Pages == 0 && s.Error == "" && s.Skipped == "" {
+			continue
+		}
+		note := s.Error
+		if note == "" {
+			note = s.Skipped
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%s\n", s.Stream, s.Mode, s.Rows, s.Pages, s.Seconds, note)
+		rows += s.Rows
+		pages += s.Pages
+	}
+	tw.Flush()
+	elapsed := res.Finished.Sub(res.Started).Seconds()
+	fmt.Fprintf(w, "run %s %s: %d rows, %d pages, %d requests, %d events applied in %.1fs", res.RunID, res.Status, rows, pages, res.Requests, res.Events, elapsed)
+	if elapsed > 0 {
+		fmt.Fprintf(w, " (%.0f rows/s)", float64(rows)/elapsed)
+	}
+	fmt.Fprintln(w)
+	for _, n := range res.Notes {
+		fmt.Fprintln(w, "note: "+n)
+	}
+}
+
+// withEndpointRPS sets the per-endpoint request rate when rps > 0.
+func withEndpointRPS(rps float64) ClientOption {
+	return func(c *stripe.Config) {
+		if rps > 0 {
+			c.EndpointRPS = rps
+		}
+	}
+}

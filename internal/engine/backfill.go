@@ -1,0 +1,618 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stripeline/stripeline/internal/catalog"
+	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/stripe"
+)
+
+// item is one unit of listing work: a created range of a sliced job, or the
+// whole of a sequential job. Only one worker holds an item at a time.
+type item struct {
+	job   *job
+	id    int
+	lo    int64 // created[gte]
+	hi    int64 // created[lt]; openEnded until the first page
+	after string
+	busy  bool
+	done  bool
+	// read and span estimate the item's density for splitting.
+	read    int64
+	covered int64
+}
+
+// sched hands items to workers, fairly across jobs, and splits the busiest
+// range when a worker would otherwise sit idle (dynamic work splitting).
+type sched struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	items    []*item
+	inflight map[*job]int
+	left     map[*job]int // items not done, per job
+	nextID   map[*job]int
+	failed   map[*job]bool
+	perJob   int
+	stopped  bool
+}
+
+func newSched(perJob int) *sched {
+	s := &sched{inflight: map[*job]int{}, left: map[*job]int{}, nextID: map[*job]int{}, failed: map[*job]bool{}, perJob: perJob}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *sched) add(it *item) {
+	s.items = append(s.items, it)
+	s.left[it.job]++
+	if it.id >= s.nextID[it.job] {
+		s.nextID[it.job] = it.id + 1
+	}
+}
+
+// take returns an item to work on, a split to record (or nil), and false
+// when no work is left.
+func (s *sched) take() (*item, *span, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.stopped {
+			return nil, nil, false
+		}
+		var best *item
+		for _, it := range s.items {
+			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob {
+				continue
+			}
+			if best == nil || s.inflight[it.job] < s.inflight[best.job] ||
+				(s.inflight[it.job] == s.inflight[best.job] && estimate(it) > estimate(best)) {
+				best = it
+			}
+		}
+		if best != nil {
+			best.busy = true
+			s.inflight[best.job]++
+			return best, nil, true
+		}
+		if it, sp := s.split(); it != nil {
+			return it, sp, true
+		}
+		if s.remaining() == 0 {
+			return nil, nil, false
+		}
+		s.cond.Wait()
+	}
+}
+
+// split carves the lower half off the busy range with the most estimated
+// work left. The worker holding it learns of its new lower bound when it
+// returns (it drops objects below it).
+func (s *sched) split() (*item, *span) {
+	var best *item
+	for _, it := range s.items {
+		if !it.busy || it.done || !it.job.sliced || it.hi == openEnded || it.hi-it.lo < 2 ||
+			s.failed[it.job] || s.inflight[it.job] >= s.perJob {
+			continue
+		}
+		if best == nil || estimate(it) > estimate(best) {
+			best = it
+		}
+	}
+	if best == nil || estimate(best) < 50 {
+		return nil, nil
+	}
+	mid := best.lo + (best.hi-best.lo)/2
+	n := &item{job: best.job, id: s.nextID[best.job], lo: best.lo, hi: mid, busy: true, read: best.read / 2, covered: best.covered / 2}
+	s.nextID[best.job]++
+	best.lo = mid
+	s.items = append(s.items, n)
+	s.left[n.job]++
+	s.inflight[n.job]++
+	return n, &span{ID: n.id, Lo: n.lo, Hi: n.hi}
+}
+
+// estimate guesses the objects left in an item from the density seen so far.
+func estimate(it *item) float64 {
+	if it.hi == openEnded {
+		return 1e12
+	}
+	width := float64(it.hi - it.lo)
+	if it.covered <= 0 || it.read == 0 {
+		return width / 3600 // unknown density: one object an hour
+	}
+	return width * float64(it.read) / float64(it.covered)
+}
+
+func (s *sched) remaining() int {
+	n := 0
+	for j, l := range s.left {
+		if !s.failed[j] {
+			n += l
+		}
+	}
+	return n
+}
+
+// release returns an item; it reports whether its job has no work left.
+func (s *sched) release(it *item, done bool) (jobDone bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it.busy = false
+	s.inflight[it.job]--
+	if done && !it.done {
+		it.done = true
+		s.left[it.job]--
+	}
+	s.compact()
+	s.cond.Broadcast()
+	return s.left[it.job] == 0 && !s.failed[it.job]
+}
+
+func (s *sched) fail(j *job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed[j] = true
+	s.cond.Broadcast()
+}
+
+func (s *sched) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (s *sched) compact() {
+	out := s.items[:0]
+	for _, it := range s.items {
+		if !it.done {
+			out = append(out, it)
+		}
+	}
+	s.items = out
+}
+
+// backfill runs every job that has listing work under one scheduler.
+func (r *runner) backfill(ctx context.Context) error {
+	s := newSched(r.opts.PerStream)
+	var active []*job
+	for _, j := range r.jobs {
+		if j.mode == modeEvents {
+			continue
+		}
+		active = append(active, j)
+		if j.sliced {
+			for _, sp := range j.state.Slices {
+				s.add(&item{job: j, id: sp.ID, lo: sp.Lo, hi: sp.Hi})
+			}
+			if len(j.state.Slices) == 0 {
+				s.add(&item{job: j, lo: 0, hi: openEnded})
+			}
+		} else {
+			s.add(&item{job: j, after: j.state.After})
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
+	started := map[string]time.Time{}
+	for _, j := range active {
+		if _, ok := started[j.stream]; !ok {
+			started[j.stream] = time.Now()
+			r.opts.Progress.Start(j.stream)
+		}
+	}
+	w := newWriter(r.opts.Dest, r.opts.Pipeline, r.opts.Account, r.opts.BatchRows, r.opts.Now, func(j *job, n int) {
+		var rows, pages int64
+		r.update(j.stream, func(sr *StreamResult) {
+			sr.Rows += int64(n)
+			rows, pages = sr.Rows, sr.Pages
+		})
+		r.opts.Progress.Rows(j.stream, int(rows), int(pages))
+	})
+	wctx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWriter()
+	go w.run(wctx)
+
+	var wg sync.WaitGroup
+	var fatalMu sync.Mutex
+	var fatal error
+	for i := 0; i < r.opts.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				it, sp, ok := s.take()
+				if !ok {
+					return
+				}
+				if sp != nil {
+					split := *sp
+					parent := it // the new item; its origin keeps ids apart
+					r.send(ctx, w, &unit{job: parent.job, delta: func(st *streamState) { applySplit(st, split) }})
+				}
+				done, err := r.page(ctx, s, w, it)
+				jobDone := s.release(it, done || err != nil)
+				if err != nil {
+					if ctx.Err() != nil {
+						s.stop()
+						return
+					}
+					s.fail(it.job)
+					r.jobFailed(it.job, err)
+					continue
+				}
+				if jobDone {
+					j := it.job
+					r.send(ctx, w, &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, j) }})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(w.in)
+	werr := <-w.done
+	for _, j := range active {
+		var failed string
+		r.update(j.stream, func(sr *StreamResult) {
+			sr.elapsed = time.Since(started[j.stream])
+			failed = sr.Error
+		})
+		if failed == "" {
+			r.opts.Progress.Done(j.stream, nil)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	fatalMu.Lock()
+	defer fatalMu.Unlock()
+	return fatal
+}
+
+func (r *runner) send(ctx context.Context, w *writer, u *unit) {
+	select {
+	case w.in <- u:
+	case <-ctx.Done():
+	}
+}
+
+// jobFailed records why a stream could not be read.
+func (r *runner) jobFailed(j *job, err error) {
+	var se *stripe.Error
+	msg := err.Error()
+	if errors.As(err, &se) && errors.Is(err, stripe.ErrPermission) {
+		perm := se.Permission
+		if perm == "" {
+			perm = "read access to " + j.source.Path
+		}
+		msg = fmt.Sprintf("the API key may not read %s: it needs the %s permission", j.stream, perm)
+		if r.opts.SkipUnreadable {
+			r.update(j.stream, func(sr *StreamResult) { sr.Skipped = msg })
+			r.log.Warn("skipping unreadable stream", "stream", j.stream, "permission", perm)
+			r.opts.Progress.Done(j.stream, nil)
+			return
+		}
+	}
+	r.update(j.stream, func(sr *StreamResult) {
+		if sr.Error == "" {
+			sr.Error = msg
+		}
+	})
+	r.log.Error("stream failed", "stream", j.stream, "error", msg)
+	r.opts.Progress.Done(j.stream, err)
+}
+
+func applySplit(st *streamState, sp span) {
+	for i := range st.Slices {
+		if st.Slices[i].Lo < sp.Hi && st.Slices[i].Hi > sp.Lo && st.Slices[i].ID != sp.ID {
+			if st.Slices[i].Lo < sp.Hi {
+				st.Slices[i].Lo = sp.Hi
+			}
+		}
+	}
+	st.Slices = append(st.Slices, sp)
+}
+
+func finishState(st *streamState, j *job) {
+	created := st.Created
+	if st.Upper > created {
+		created = st.Upper
+	}
+	*st = streamState{Phase: phaseDone, Created: created}
+}
+
+// page fetches and processes one page of an item. It reports whether the
+// item is finished.
+func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool, error) {
+	j := it.job
+	q := url.Values{}
+	for k, v := range j.params {
+		q[k] = append([]string(nil), v...)
+	}
+	if !j.source.Unpaginated {
+		q.Set("limit", "100")
+	}
+	s.mu.Lock()
+	lo, hi, after := it.lo, it.hi, it.after
+	s.mu.Unlock()
+	if j.sliced {
+		if lo > 0 {
+			q.Set("created[gte]", strconv.FormatInt(lo, 10))
+		}
+		if hi != openEnded {
+			q.Set("created[lt]", strconv.FormatInt(hi, 10))
+		}
+	}
+	if after != "" {
+		q.Set("starting_after", after)
+	}
+	page, err := r.opts.Client.ListPage(ctx, j.source.Path, q)
+	if err != nil {
+		var se *stripe.Error
+		if errors.As(err, &se) && se.Param == "starting_after" && after != "" {
+			// The object we paged after is gone; restart the range (upserts
+			// make the re-read harmless).
+			s.mu.Lock()
+			it.after = ""
+			s.mu.Unlock()
+			return false, nil
+		}
+		if errors.As(err, &se) && strings.HasPrefix(se.Param, "expand") && r.dropExpand(j) {
+			return false, nil
+		}
+		return false, fmt.Errorf("list %s: %w", j.source.Path, err)
+	}
+	r.update(j.stream, func(sr *StreamResult) { sr.Pages++ })
+
+	data := page.Data
+	done := !page.HasMore || len(data) == 0 || j.source.Unpaginated
+	var newest int64
+	s.mu.Lock()
+	lo = it.lo // a split may have raised it while the request was out
+	kept := data
+	if j.sliced {
+		kept = make([]json.RawMessage, 0, len(data))
+		for _, o := range data {
+			c := gjson.GetBytes(o, "created").Int()
+			newest = max(newest, c)
+			if c >= lo {
+				kept = append(kept, o)
+			}
+		}
+	}
+	if !done {
+		last := data[len(data)-1]
+		it.after = gjson.GetBytes(last, "id").Str
+		if j.sliced {
+			c := gjson.GetBytes(last, "created").Int()
+			if c < lo {
+				done = true
+			} else {
+				if it.hi != openEnded {
+					it.covered += it.hi - (c + 1)
+				} else {
+					it.covered += newest - c
+				}
+				it.hi = c + 1
+			}
+		}
+	}
+	it.read += int64(len(kept))
+	newHi, newAfter, id := it.hi, it.after, it.id
+	s.mu.Unlock()
+
+	u := &unit{job: j, rows: map[*table][]dest.Row{}}
+	if err := r.process(ctx, j, kept, u); err != nil {
+		return false, err
+	}
+	u.pages = 1
+	wasOpen := hi == openEnded
+	u.delta = func(st *streamState) {
+		if wasOpen && newest > st.Upper {
+			st.Upper = newest
+		}
+		if !j.sliced {
+			st.After = newAfter
+			if done {
+				st.After = ""
+			}
+			return
+		}
+		for i := range st.Slices {
+			if st.Slices[i].ID != id {
+				continue
+			}
+			if done {
+				st.Slices = append(st.Slices[:i:i], st.Slices[i+1:]...)
+			} else {
+				st.Slices[i].Hi = newHi
+			}
+			return
+		}
+		if !done {
+			st.Slices = append(st.Slices, span{ID: id, Lo: lo, Hi: newHi})
+		}
+	}
+	r.send(ctx, w, u)
+	return done, ctx.Err()
+}
+
+// dropExpand stops expanding embedded lists the API refused to expand;
+// their children are then fetched per parent.
+func (r *runner) dropExpand(j *job) bool {
+	if len(j.params["expand[]"]) == 0 {
+		return false
+	}
+	j.params.Del("expand[]")
+	for _, e := range j.embeds {
+		e.expand = false
+	}
+	return true
+}
+
+// process turns a page's objects into rows: the objects themselves, their
+// embedded children (and the rest of those lists), and per-parent children.
+func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u *unit) error {
+	if j.write {
+		rows := make([]dest.Row, 0, len(objs))
+		for _, o := range objs {
+			row, err := j.main.row(ctx, o, "", false)
+			if skip, err := r.skipRow(j.main, err); skip || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			rows = append(rows, row)
+		}
+		u.rows[j.main] = rows
+	}
+	for _, e := range j.embeds {
+		for _, o := range objs {
+			if err := r.embedded(ctx, e, o, u); err != nil {
+				return err
+			}
+		}
+	}
+	if j.child != nil {
+		var mu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for _, o := range objs {
+			parentID := gjson.GetBytes(o, "id").Str
+			g.Go(func() error {
+				var rows []dest.Row
+				err := r.children(gctx, j.child.stream, parentID, "", func(c json.RawMessage) error {
+					row, err := j.child.table.row(gctx, c, parentID, false)
+					if skip, err := r.skipRow(j.child.table, err); skip || err != nil {
+						return err
+					}
+					rows = append(rows, row)
+					return nil
+				})
+				mu.Lock()
+				u.rows[j.child.table] = append(u.rows[j.child.table], rows...)
+				mu.Unlock()
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
+	for _, rows := range u.rows {
+		u.nrows += len(rows)
+	}
+	return nil
+}
+
+// embedded extracts one parent's embedded child list, fetching the rest of
+// it when has_more, or all of it when the field did not come.
+func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage, u *unit) error {
+	parentID := gjson.GetBytes(parent, "id").Str
+	v := gjson.GetBytes(parent, e.field)
+	add := func(c json.RawMessage) error {
+		row, err := e.table.row(ctx, c, parentID, false)
+		if skip, err := r.skipRow(e.table, err); skip || err != nil {
+			return err
+		}
+		u.rows[e.table] = append(u.rows[e.table], row)
+		return nil
+	}
+	if !v.IsObject() || v.Get("object").Str != "list" {
+		return r.children(ctx, e.child, parentID, "", add)
+	}
+	var last string
+	for _, c := range v.Get("data").Array() {
+		raw := json.RawMessage(c.Raw)
+		if err := add(raw); err != nil {
+			return err
+		}
+		last = c.Get("id").Str
+	}
+	if v.Get("has_more").Bool() && last != "" {
+		return r.children(ctx, e.child, parentID, last, add)
+	}
+	return nil
+}
+
+// children lists every child of one parent, after the given id.
+func (r *runner) children(ctx context.Context, child catalog.Stream, parentID, after string, fn func(json.RawMessage) error) error {
+	path, q := childRequest(child, parentID)
+	if !child.Unpaginated {
+		q.Set("limit", "100")
+	}
+	for {
+		if after != "" {
+			q.Set("starting_after", after)
+		}
+		page, err := r.opts.Client.ListPage(ctx, path, q)
+		if err != nil {
+			var se *stripe.Error
+			if errors.As(err, &se) && errors.Is(err, stripe.ErrNotFound) && se.Param != "starting_after" {
+				return nil // the parent went away since it was listed
+			}
+			return fmt.Errorf("list %s: %w", path, err)
+		}
+		for _, c := range page.Data {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if !page.HasMore || len(page.Data) == 0 || child.Unpaginated {
+			return nil
+		}
+		after = gjson.GetBytes(page.Data[len(page.Data)-1], "id").Str
+	}
+}
+
+// childRequest is the list request of a child stream for one parent.
+func childRequest(child catalog.Stream, parentID string) (string, url.Values) {
+	q := url.Values{}
+	for k, v := range child.ListParams {
+		q.Set(k, v)
+	}
+	if child.ParentInQuery {
+		q.Set(child.ParentParam, parentID)
+		return child.Path, q
+	}
+	return strings.Replace(child.Path, "{"+child.ParentParam+"}", url.PathEscape(parentID), 1), q
+}
+
+// skipRow reports whether a row that failed to convert is skipped (an
+// object without an id, noted once per table) or its error is fatal.
+func (r *runner) skipRow(t *table, err error) (bool, error) {
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, errNoID) {
+		return false, err
+	}
+	r.resMu.Lock()
+	first := !r.noID[t.name]
+	if r.noID == nil {
+		r.noID = map[string]bool{}
+	}
+	r.noID[t.name] = true
+	r.resMu.Unlock()
+	if first {
+		r.note("%s: skipped objects without an id (the API sent objects that are not valid Stripe objects)", t.name)
+	}
+	return true, nil
+}

@@ -1,0 +1,314 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/stripeline/stripeline/internal/catalog"
+	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/stripe"
+)
+
+// eventRetention is how long Stripe keeps events.
+const eventRetention = 30 * 24 * time.Hour
+
+// prepareEvents loads the events cursor or, on a first run, takes it before
+// any backfill starts so that nothing changed during the backfill is missed.
+// A cursor older than Stripe's retention sends the event streams back to a
+// full re-read, and the run says so.
+func (r *runner) prepareEvents(ctx context.Context, saved map[string]json.RawMessage) (*eventsCursor, error) {
+	var cur eventsCursor
+	if raw, ok := saved[eventsKey]; ok {
+		if err := decodeState(raw, &cur); err != nil {
+			return nil, fmt.Errorf("events cursor: %w", err)
+		}
+		now := r.serverNow(ctx)
+		if now.Sub(time.Unix(cur.Created, 0)) > eventRetention {
+			r.note("events cursor %s is older than Stripe's 30-day event retention: re-reading the event streams in full", time.Unix(cur.Created, 0).UTC().Format(time.RFC3339))
+			for _, j := range r.jobs {
+				if j.mode == modeEvents {
+					j.state = streamState{}
+					r.schedule(j)
+					j.state.Reason = "events cursor expired"
+					j.committed = j.state
+					r.update(j.stream, func(sr *StreamResult) { sr.Mode = modeBackfill + " (events expired)" })
+				}
+			}
+			fresh, err := r.headCursor(ctx)
+			if err != nil {
+				return nil, err
+			}
+			cur = *fresh
+			if err := r.saveCursor(ctx, cur); err != nil {
+				return nil, err
+			}
+		}
+		return &cur, nil
+	}
+	fresh, err := r.headCursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.saveCursor(ctx, *fresh); err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// headCursor points just past the newest event.
+func (r *runner) headCursor(ctx context.Context) (*eventsCursor, error) {
+	page, err := r.opts.Client.ListPage(ctx, "/v1/events", url.Values{"limit": {"100"}})
+	if err != nil {
+		return nil, fmt.Errorf("read the events cursor: %w", err)
+	}
+	cur := &eventsCursor{}
+	for _, e := range page.Data {
+		c := gjson.GetBytes(e, "created").Int()
+		if cur.Created == 0 {
+			cur.Created = c
+		}
+		if c == cur.Created {
+			cur.Seen = append(cur.Seen, gjson.GetBytes(e, "id").Str)
+		}
+	}
+	if cur.Created == 0 {
+		// No events yet: anything from now on counts.
+		cur.Created = r.opts.Now().Add(-time.Minute).Unix()
+	}
+	return cur, nil
+}
+
+// serverNow estimates Stripe's clock: the newest event or ours, whichever
+// is later (an emulator's clock may run ahead).
+func (r *runner) serverNow(ctx context.Context) time.Time {
+	now := r.opts.Now()
+	page, err := r.opts.Client.ListPage(ctx, "/v1/events", url.Values{"limit": {"1"}})
+	if err == nil && len(page.Data) > 0 {
+		if t := time.Unix(gjson.GetBytes(page.Data[0], "created").Int(), 0); t.After(now) {
+			return t
+		}
+	}
+	return now
+}
+
+func (r *runner) saveCursor(ctx context.Context, cur eventsCursor) error {
+	t := r.anyTable()
+	if t == nil {
+		return nil
+	}
+	return r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Account: r.opts.Account, SyncedAt: r.opts.Now(),
+		State: &dest.State{Pipeline: r.opts.Pipeline, Stream: eventsKey, Cursor: encodeState(cur)}})
+}
+
+func (r *runner) anyTable() *table {
+	for _, j := range r.jobs {
+		return j.main
+	}
+	return nil
+}
+
+// eventTarget is a table an event's object lands in.
+type eventTarget struct {
+	table  *table
+	stream catalog.Stream
+	embeds []*embed
+}
+
+// sweep applies every event since the cursor, oldest first. It reads a
+// created range at a time: a range holding more than one page is halved,
+// older half first, so memory stays bounded and the cost follows the number
+// of events, not the length of the gap. Each range's rows are written
+// before the cursor that covers them.
+func (r *runner) sweep(ctx context.Context, cur *eventsCursor) error {
+	started := time.Now()
+	targets := r.eventTargets()
+	if len(targets) == 0 {
+		return nil
+	}
+	r.opts.Progress.Start(sweepName)
+	now := r.serverNow(ctx).Unix() + 1
+	applied := 0
+	var walk func(lo, hi int64) error
+	walk = func(lo, hi int64) error {
+		q := url.Values{"limit": {"100"}, "created[gte]": {strconv.FormatInt(lo, 10)}, "created[lt]": {strconv.FormatInt(hi, 10)}}
+		page, err := r.listEvents(ctx, q)
+		if err != nil {
+			return err
+		}
+		if page.HasMore && hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if err := walk(lo, mid); err != nil {
+				return err
+			}
+			return walk(mid, hi)
+		}
+		events := page.Data
+		for page.HasMore && len(page.Data) > 0 { // more than a page in one second
+			q.Set("starting_after", gjson.GetBytes(page.Data[len(page.Data)-1], "id").Str)
+			if page, err = r.listEvents(ctx, q); err != nil {
+				return err
+			}
+			events = append(events, page.Data...)
+		}
+		n, err := r.applyEvents(ctx, events, targets, cur)
+		applied += n
+		r.opts.Progress.Rows(sweepName, applied, 0)
+		return err
+	}
+	if err := walk(cur.Created, max(now, cur.Created+1)); err != nil {
+		r.opts.Progress.Done(sweepName, err)
+		return err
+	}
+	r.update(sweepName, func(ev *StreamResult) {
+		ev.Mode = modeEvents
+		ev.Rows = int64(applied)
+		ev.elapsed = time.Since(started)
+	})
+	r.resMu.Lock()
+	r.res.Events = applied
+	r.resMu.Unlock()
+	r.opts.Progress.Done(sweepName, nil)
+	return nil
+}
+
+func (r *runner) listEvents(ctx context.Context, q url.Values) (*stripe.Page, error) {
+	page, err := r.opts.Client.ListPage(ctx, "/v1/events", q)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	r.update(sweepName, func(sr *StreamResult) { sr.Pages++ })
+	return page, nil
+}
+
+// applyEvents applies events listed newest first, oldest first, skipping
+// those the cursor has seen; it writes their rows, then the moved cursor.
+func (r *runner) applyEvents(ctx context.Context, events []json.RawMessage, targets map[string][]eventTarget, cur *eventsCursor) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	seen := make(map[string]bool, len(cur.Seen))
+	for _, id := range cur.Seen {
+		seen[id] = true
+	}
+	rows := map[*table][]dest.Row{}
+	var order []*table
+	next := *cur
+	applied := 0
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		id := gjson.GetBytes(e, "id").Str
+		created := gjson.GetBytes(e, "created").Int()
+		if seen[id] || created < cur.Created {
+			continue
+		}
+		if err := r.applyEvent(ctx, e, targets, rows, &order); err != nil {
+			return applied, err
+		}
+		applied++
+		if created > next.Created {
+			next = eventsCursor{Created: created}
+		}
+		if created == next.Created {
+			next.Seen = append(next.Seen, id)
+		}
+	}
+	for _, t := range order {
+		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows[t], t), Account: r.opts.Account, SyncedAt: r.opts.Now()}); err != nil {
+			return applied, fmt.Errorf("write %s: %w", t.name, err)
+		}
+		n := int64(len(rows[t]))
+		r.update(t.name, func(sr *StreamResult) { sr.Rows += n })
+	}
+	if applied == 0 {
+		return 0, nil
+	}
+	*cur = next
+	return applied, r.saveCursor(ctx, *cur)
+}
+
+// eventTargets maps object types to the selected tables that hold them.
+func (r *runner) eventTargets() map[string][]eventTarget {
+	out := map[string][]eventTarget{}
+	seenTable := map[string]bool{}
+	for _, j := range r.jobs {
+		var tgt *eventTarget
+		if j.write && !seenTable[j.main.name] {
+			tgt = &eventTarget{table: j.main, stream: j.source, embeds: j.embeds}
+			seenTable[j.main.name] = true
+		} else if !j.write && len(j.embeds) > 0 && !seenTable[j.source.Name+">"] {
+			tgt = &eventTarget{stream: j.source, embeds: j.embeds}
+			seenTable[j.source.Name+">"] = true
+		} else if j.child != nil && !seenTable[j.child.table.name] {
+			tgt = &eventTarget{table: j.child.table, stream: j.child.stream}
+			seenTable[j.child.table.name] = true
+		}
+		if tgt == nil {
+			continue
+		}
+		for _, t := range tgt.stream.ObjectTypes {
+			out[t] = append(out[t], *tgt)
+		}
+	}
+	return out
+}
+
+// applyEvent turns one event into rows.
+func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[string][]eventTarget, rows map[*table][]dest.Row, order *[]*table) error {
+	typ := gjson.GetBytes(e, "type").Str
+	objRes := gjson.GetBytes(e, "data.object")
+	if !objRes.IsObject() {
+		return nil
+	}
+	obj := json.RawMessage(objRes.Raw)
+	objType := objRes.Get("object").Str
+	add := func(t *table, row dest.Row) {
+		if _, ok := rows[t]; !ok {
+			*order = append(*order, t)
+		}
+		rows[t] = append(rows[t], row)
+	}
+	for _, tgt := range targets[objType] {
+		deleted := tgt.stream.DeleteEvent != "" && typ == tgt.stream.DeleteEvent
+		if !deleted && strings.HasSuffix(typ, ".deleted") && tgt.stream.Deletable && tgt.stream.DeleteEvent == "" && objType != "subscription" {
+			deleted = objRes.Get("deleted").Bool()
+		}
+		if tgt.table != nil {
+			parent := ""
+			if tgt.stream.Parent != "" {
+				parent = objRes.Get(tgt.stream.ParentParam).Str
+			}
+			row, err := tgt.table.row(ctx, obj, parent, deleted)
+			if skip, err := r.skipRow(tgt.table, err); err != nil {
+				return err
+			} else if !skip {
+				add(tgt.table, row)
+			}
+		}
+		if deleted {
+			continue
+		}
+		for _, em := range tgt.embeds {
+			u := &unit{rows: map[*table][]dest.Row{}}
+			if err := r.embedded(ctx, em, obj, u); err != nil {
+				return err
+			}
+			for t, rs := range u.rows {
+				for _, row := range rs {
+					add(t, row)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sweepName is the events sweep's line in progress and results; it differs
+// from the "events" stream, which replicates the event log itself.
+const sweepName = "events (sweep)"

@@ -1,0 +1,73 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Phases of a stream's state.
+const (
+	phaseBackfill = "backfill"
+	phaseDone     = "done"
+)
+
+// eventsKey is the state row holding the account-wide events cursor.
+const eventsKey = "_events"
+
+// streamState is one job's checkpoint, saved in _stripeline_state in the
+// same transaction as the rows it covers.
+type streamState struct {
+	Phase string `json:"phase"`
+	// Upper bounds the backfill: objects created at or after it are left to
+	// the incremental path.
+	Upper int64 `json:"upper,omitempty"`
+	// Slices are the parts of [start, Upper) not yet read, for lists with a
+	// created filter. Each slice's Hi moves down as pages commit.
+	Slices []span `json:"slices,omitempty"`
+	// After is the last committed id of a sequential (no created filter) read.
+	After string `json:"after,omitempty"`
+	// Created is the created cursor of a stream without events.
+	Created int64 `json:"created,omitempty"`
+	// Full marks a backfill that re-reads a stream in full on purpose (for
+	// example after the events cursor fell out of retention).
+	Reason string `json:"reason,omitempty"`
+}
+
+// span is a half-open created range [Lo, Hi).
+type span struct {
+	ID int   `json:"id"`
+	Lo int64 `json:"lo"`
+	Hi int64 `json:"hi"`
+}
+
+// eventsCursor says which events have been applied: every event created
+// before Created, and those created at Created whose ids are in Seen.
+type eventsCursor struct {
+	Created int64    `json:"created"`
+	Seen    []string `json:"seen,omitempty"`
+}
+
+func decodeState(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode saved state %s: %w (run with --full-refresh to start over)", truncate(string(raw), 80), err)
+	}
+	return nil
+}
+
+func encodeState(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs of ints and strings always encode
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
