@@ -341,3 +341,13 @@ func (b *Batch) Merge() (full [][]any, deleted []bool, stubs []string, err error
 	}
 	return full, deleted, kept, nil
 }
+
+// Sweeper is implemented by destinations that can flag the rows a full
+// re-read did not see: objects deleted upstream without a deletion event
+// (or whose events aged out) show only by their absence from a listing.
+type Sweeper interface {
+	// MarkDeletedBefore sets _stripeline_deleted on the live rows of table
+	// that belong to account and were last written before the given time,
+	// and returns how many it flagged.
+	MarkDeletedBefore(ctx context.Context, table, account string, before time.Time) (int64, error)
+}

@@ -532,6 +532,14 @@ func (e *Emulator) deleteRecord(a *account, t *table, r *record) []byte {
 	if t.def.parent != "" {
 		e.refreshParent(a, t.def, r.parent)
 	}
+	// Children go with their parent (a deleted draft invoice's lines).
+	for _, ct := range a.tables {
+		if ct.def != nil && ct.def.parent == t.def.name {
+			for _, k := range append([]*record(nil), ct.kids[r.id]...) {
+				ct.remove(k)
+			}
+		}
+	}
 	obj := e.sp.component(t.def.object)
 	objName := t.def.object
 	if obj != nil && obj.Properties["object"] != nil && len(obj.Properties["object"].Enum) > 0 {

@@ -186,8 +186,9 @@ func (s *sched) compact() {
 
 // backfill runs every job that has listing work under one scheduler.
 func (r *runner) backfill(ctx context.Context) error {
+	r.sweepPlan()
 	s := newSched(r.opts.PerStream)
-	var active []*job
+	var active, finishing []*job
 	for _, j := range r.jobs {
 		if j.mode == modeEvents {
 			continue
@@ -198,7 +199,8 @@ func (r *runner) backfill(ctx context.Context) error {
 				s.add(&item{job: j, id: sp.ID, lo: sp.Lo, hi: sp.Hi})
 			}
 			if len(j.state.Slices) == 0 {
-				s.add(&item{job: j, lo: 0, hi: openEnded})
+				// Every range was read before a crash; only the finish is left.
+				finishing = append(finishing, j)
 			}
 		} else {
 			s.add(&item{job: j, after: j.state.After})
@@ -226,6 +228,9 @@ func (r *runner) backfill(ctx context.Context) error {
 	defer cancelWriter()
 	go w.run(wctx)
 
+	for _, j := range finishing {
+		r.send(ctx, w, r.finishUnit(j))
+	}
 	var wg sync.WaitGroup
 	var fatalMu sync.Mutex
 	var fatal error
@@ -255,8 +260,7 @@ func (r *runner) backfill(ctx context.Context) error {
 					continue
 				}
 				if jobDone {
-					j := it.job
-					r.send(ctx, w, &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, j) }})
+					r.send(ctx, w, r.finishUnit(it.job))
 				}
 			}
 		}()
@@ -316,6 +320,92 @@ func (r *runner) jobFailed(j *job, err error) {
 	})
 	r.log.Error("stream failed", "stream", j.stream, "error", msg)
 	r.opts.Progress.Done(j.stream, err)
+}
+
+// finishUnit ends a job: its checkpoint moves to done and, after a complete
+// re-read, the rows it did not see are flagged deleted first. A table that
+// several jobs write (test clocks) is swept once the last of them finishes.
+func (r *runner) finishUnit(j *job) *unit {
+	u := &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, j) }}
+	sw, ok := r.opts.Dest.(dest.Sweeper)
+	if !ok || j.state.Since == 0 {
+		return u
+	}
+	u.mark = func(ctx context.Context) error {
+		for _, t := range r.sweepReady(j) {
+			n, err := sw.MarkDeletedBefore(ctx, t.name, r.opts.Account, time.Unix(t.since, 0))
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				r.note("%s: %d rows not seen in the full re-read flagged deleted", t.name, n)
+			}
+		}
+		return nil
+	}
+	return u
+}
+
+// jobTables lists the tables a job writes.
+func jobTables(j *job) []*table {
+	var out []*table
+	if j.write {
+		out = append(out, j.main)
+	}
+	for _, e := range j.embeds {
+		out = append(out, e.table)
+	}
+	if j.child != nil {
+		out = append(out, j.child.table)
+	}
+	return out
+}
+
+// sweepPlan counts, per table, the complete re-reads of this run that
+// write it, and the earliest of their starts.
+func (r *runner) sweepPlan() {
+	r.sweeps = map[*table]*tableSweep{}
+	for _, j := range r.jobs {
+		if j.mode == modeEvents || j.state.Since == 0 {
+			continue
+		}
+		for _, t := range jobTables(j) {
+			ts := r.sweeps[t]
+			if ts == nil {
+				ts = &tableSweep{table: t, since: j.state.Since}
+				r.sweeps[t] = ts
+			}
+			ts.pending++
+			ts.since = min(ts.since, j.state.Since)
+		}
+	}
+}
+
+// tableSweep tracks one table's pending re-reads.
+type tableSweep struct {
+	table   *table
+	name    string
+	since   int64
+	pending int
+}
+
+// sweepReady marks j finished and returns the tables no other re-read of
+// this run still writes.
+func (r *runner) sweepReady(j *job) []tableSweep {
+	r.resMu.Lock()
+	defer r.resMu.Unlock()
+	var out []tableSweep
+	for _, t := range jobTables(j) {
+		ts := r.sweeps[t]
+		if ts == nil {
+			continue
+		}
+		ts.pending--
+		if ts.pending == 0 {
+			out = append(out, tableSweep{name: t.name, since: ts.since})
+		}
+	}
+	return out
 }
 
 func applySplit(st *streamState, sp span) {
@@ -389,7 +479,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 	if j.sliced {
 		kept = make([]json.RawMessage, 0, len(data))
 		for _, o := range data {
-			c := gjson.GetBytes(o, "created").Int()
+			c := gjson.GetBytes(o, j.order).Int()
 			newest = max(newest, c)
 			if c >= lo {
 				kept = append(kept, o)
@@ -400,7 +490,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 		last := data[len(data)-1]
 		it.after = gjson.GetBytes(last, "id").Str
 		if j.sliced {
-			c := gjson.GetBytes(last, "created").Int()
+			c := gjson.GetBytes(last, j.order).Int()
 			if c < lo {
 				done = true
 			} else {

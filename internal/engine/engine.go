@@ -183,6 +183,7 @@ type runner struct {
 	resMu   sync.Mutex
 	results map[string]*StreamResult
 	noID    map[string]bool
+	sweeps  map[*table]*tableSweep
 }
 
 // update changes one stream's result under the results lock.

@@ -292,6 +292,14 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 			}
 		}
 		if deleted {
+			// A deleted parent takes its embedded children with it.
+			for _, em := range tgt.embeds {
+				for _, c := range objRes.Get(em.field + ".data").Array() {
+					if id := c.Get("id").Str; id != "" {
+						add(em.table, dest.Row{ID: id, Deleted: true})
+					}
+				}
+			}
 			continue
 		}
 		for _, em := range tgt.embeds {

@@ -37,6 +37,7 @@ type job struct {
 	mode   string
 	state  streamState // state at the start of the run
 	sliced bool        // created slices (else sequential pages)
+	order  string      // the field the list's created filter applies to
 
 	mu        sync.Mutex
 	committed streamState
@@ -182,7 +183,8 @@ func (r *runner) newEmbed(parent, child catalog.Stream) *embed {
 // schedule decides a job's mode and initial work from its saved state.
 func (r *runner) schedule(j *job) {
 	s := j.source
-	j.sliced = s.Created
+	j.order = orderField(s)
+	j.sliced = s.Created && j.order != ""
 	lo := int64(0)
 	if !r.opts.StartDate.IsZero() {
 		lo = r.opts.StartDate.Unix()
@@ -214,13 +216,13 @@ func (r *runner) schedule(j *job) {
 		st = streamState{Phase: phaseBackfill, Reason: modeIncremental, Slices: []span{{Lo: max(from, lo), Hi: openEnded}}}
 	case st.Phase == phaseDone:
 		j.mode = modeFull
-		st = streamState{Phase: phaseBackfill, Reason: modeFull}
+		st = streamState{Phase: phaseBackfill, Reason: modeFull, Since: r.since()}
 		if j.sliced {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
 		}
 	default:
 		j.mode = modeBackfill
-		st = streamState{Phase: phaseBackfill}
+		st = streamState{Phase: phaseBackfill, Since: r.since()}
 		if j.sliced {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
 		}
@@ -276,4 +278,27 @@ func (r *runner) testClocks(ctx context.Context) ([]string, error) {
 		}
 		q.Set("starting_after", ids[len(ids)-1])
 	}
+}
+
+// since is the Since of a complete re-read starting now, or 0 when the
+// read is not complete (a --start-date leaves older objects unread).
+func (r *runner) since() int64 {
+	if !r.opts.StartDate.IsZero() {
+		return 0
+	}
+	return r.res.Started.Unix()
+}
+
+// orderField is the field a list's created filter applies to: created,
+// or date for invoice items, which have no created field.
+func orderField(s catalog.Stream) string {
+	if s.HasCreatedField {
+		return "created"
+	}
+	for _, c := range s.Columns {
+		if c.Name == "date" && c.Type == catalog.TypeInteger {
+			return "date"
+		}
+	}
+	return ""
 }

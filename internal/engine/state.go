@@ -28,7 +28,10 @@ type streamState struct {
 	After string `json:"after,omitempty"`
 	// Created is the created cursor of a stream without events.
 	Created int64 `json:"created,omitempty"`
-	// Full marks a backfill that re-reads a stream in full on purpose (for
+	// Since is when a complete re-read began: when it ends, rows of the
+	// stream last written before Since were not seen and are flagged deleted.
+	Since int64 `json:"since,omitempty"`
+	// Reason marks a backfill that re-reads a stream in full on purpose (for
 	// example after the events cursor fell out of retention).
 	Reason string `json:"reason,omitempty"`
 }

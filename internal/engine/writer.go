@@ -19,6 +19,9 @@ type unit struct {
 	nrows  int
 	pages  int
 	finish bool // the job read its last page: flush now
+	// mark, on a finishing unit, flags rows a complete re-read did not see;
+	// it runs after the job's rows are durable and before its final state.
+	mark func(context.Context) error
 }
 
 // jobBuffer holds a job's rows that are not yet written and the state that
@@ -104,6 +107,14 @@ func (w *writer) accept(ctx context.Context, u *unit) error {
 		}
 		b.rows[t] = append(b.rows[t], rows...)
 		b.n += len(rows)
+	}
+	if u.mark != nil {
+		if err := w.flush(ctx, u.job, b); err != nil {
+			return err
+		}
+		if err := u.mark(ctx); err != nil {
+			return err
+		}
 	}
 	if u.delta != nil {
 		u.delta(&b.state)

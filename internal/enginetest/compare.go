@@ -23,7 +23,9 @@ func SeededStreams(t testing.TB, emu *emulator.Emulator, account string) []strin
 	t.Helper()
 	var out []string
 	for name, n := range emu.Counts(account) {
-		if n > 0 {
+		// The replica keeps the event log's history; the account forgets
+		// events after 30 days, so the two are not meant to be equal.
+		if n > 0 && name != "events" {
 			if _, ok := catalog.Lookup(name); ok {
 				out = append(out, name)
 			}
