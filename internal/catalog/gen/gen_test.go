@@ -49,6 +49,7 @@ const miniSpec = `{
   "paths": {
     "/v1/widgets": {"get": {"parameters": [
         {"name": "created", "in": "query", "schema": {"type": "integer"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
         {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "all"]}},
         {"name": "test_clock", "in": "query", "schema": {"type": "string"}}],
       "responses": {"200": {"content": {"application/json": {"schema": {"properties": {
@@ -56,10 +57,10 @@ const miniSpec = `{
         "data": {"items": {"$ref": "#/components/schemas/widget"}}}}}}}}}},
     "/v1/widgets/search": {"get": {"responses": {}}},
     "/v1/widgets/{widget}": {"delete": {"responses": {}}},
-    "/v1/widgets/{widget}/parts": {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"properties": {
+    "/v1/widgets/{widget}/parts": {"get": {"parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}], "responses": {"200": {"content": {"application/json": {"schema": {"properties": {
         "object": {"enum": ["list"]}, "has_more": {"type": "boolean"},
         "data": {"items": {"$ref": "#/components/schemas/part"}}}}}}}}}},
-    "/v1/widget_notes": {"get": {"parameters": [{"name": "widget", "in": "query", "required": true, "schema": {"type": "string"}}],
+    "/v1/widget_notes": {"get": {"parameters": [{"name": "widget", "in": "query", "required": true, "schema": {"type": "string"}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
       "responses": {"200": {"content": {"application/json": {"schema": {"properties": {
         "object": {"enum": ["list"]}, "has_more": {"type": "boolean"},
         "data": {"items": {"$ref": "#/components/schemas/widget_note"}}}}}}}}}},
