@@ -47,8 +47,24 @@ func TestKillMidSyncAndResume(t *testing.T) {
 	env := append(os.Environ(), "STRIPE_API_KEY=sk_test_e2e", "STRIPE_API_BASE="+srv.URL)
 	args := []string{"sync", "--dest", "sqlite://" + db, "--max-rps", "100000", "--endpoint-rps", "100000", "--concurrency", "8", "--format", "json"}
 
-	// Kill points, in requests served since the previous start.
-	for i, after := range []int64{25, 120, 300} {
+	// A full uninterrupted run into a scratch replica measures the requests a
+	// backfill takes; the kills then land at 15%, 45% and 80% of it.
+	scratch := exec.Command(bin, "sync", "--dest", "sqlite://"+filepath.Join(t.TempDir(), "scratch.db"), "--max-rps", "100000", "--endpoint-rps", "100000")
+	scratch.Env = env
+	if out, err := scratch.CombinedOutput(); err != nil {
+		t.Fatalf("scratch sync: %v\n%s", err, out)
+	}
+	total := emu.Stats().Requests
+	for i, frac := range []float64{0.15, 0.45, 0.8} {
+		after := int64(float64(total) * frac)
+		if i == 2 {
+			// Changes between a kill and the resume must land too.
+			for _, s := range []string{"customers", "invoices", "subscriptions"} {
+				if err := emu.Mutate("", s, 3, 5, 2); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		emu.ResetStats()
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
@@ -79,7 +95,10 @@ func TestKillMidSyncAndResume(t *testing.T) {
 			}
 		}
 		cancel()
-		t.Logf("run %d: killed=%v after %d requests", i, killed, emu.Stats().Requests)
+		t.Logf("run %d: killed=%v after %d of ~%d requests", i, killed, emu.Stats().Requests, total)
+		if !killed {
+			t.Fatalf("run %d finished before its kill point", i)
+		}
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env

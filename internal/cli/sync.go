@@ -193,8 +193,11 @@ func writeSyncTable(w io.Writer, res *engine.Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tMODE\tROWS\tPAGES\tSECONDS\tNOTE")
 	var rows, pages int64
+	empty := 0
 	for _, s := range res.Streams {
-		if s.Rows == 0 && s.Pages == 0 && s.Error == "" && s.Skipped == "" {
+		if s.Rows == 0 && s.Error == "" && s.Skipped == "" {
+			empty++
+			pages += s.Pages
 			continue
 		}
 		note := s.Error
@@ -206,6 +209,9 @@ func writeSyncTable(w io.Writer, res *engine.Result) {
 		pages += s.Pages
 	}
 	tw.Flush()
+	if empty > 0 {
+		fmt.Fprintf(w, "%d more streams had no rows to write\n", empty)
+	}
 	elapsed := res.Finished.Sub(res.Started).Seconds()
 	fmt.Fprintf(w, "run %s %s: %d rows, %d pages, %d requests, %d events applied in %.1fs", res.RunID, res.Status, rows, pages, res.Requests, res.Events, elapsed)
 	if elapsed > 0 {
