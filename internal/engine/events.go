@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -292,12 +293,22 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 			}
 		}
 		if deleted {
-			// A deleted parent takes its embedded children with it.
+			// A deleted parent takes its children with it: those in the
+			// event's snapshot and those the replica holds under it.
 			for _, em := range tgt.embeds {
 				for _, c := range objRes.Get(em.field + ".data").Array() {
 					if id := c.Get("id").Str; id != "" {
 						add(em.table, dest.Row{ID: id, Deleted: true})
 					}
+				}
+			}
+			for _, ct := range r.childTables(tgt.stream.Name) {
+				ids, err := r.replicaChildren(ctx, ct, objRes.Get("id").Str)
+				if err != nil {
+					return err
+				}
+				for _, id := range ids {
+					add(ct, dest.Row{ID: id, Deleted: true})
 				}
 			}
 			continue
@@ -320,3 +331,44 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 // sweepName is the events sweep's line in progress and results; it differs
 // from the "events" stream, which replicates the event log itself.
 const sweepName = "events (sweep)"
+
+// childTables lists the selected child tables of a stream.
+func (r *runner) childTables(stream string) []*table {
+	var out []*table
+	seen := map[*table]bool{}
+	for _, j := range r.jobs {
+		if j.source.Name != stream {
+			continue
+		}
+		for _, t := range jobTables(j) {
+			if t.child && !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// safeID matches the ids Stripe issues; anything else is not looked up.
+var safeID = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
+
+// replicaChildren returns the ids of the live rows of a child table listed
+// under a parent, when the destination can answer SQL.
+func (r *runner) replicaChildren(ctx context.Context, t *table, parentID string) ([]string, error) {
+	q, ok := r.opts.Dest.(dest.Querier)
+	if !ok || !safeID.MatchString(parentID) || !safeID.MatchString(t.name) {
+		return nil, nil
+	}
+	_, rows, err := q.Query(ctx, "SELECT id FROM "+t.name+" WHERE "+ParentColumn+" = '"+parentID+"'")
+	if err != nil {
+		return nil, fmt.Errorf("find children of %s in %s: %w", parentID, t.name, err)
+	}
+	ids := make([]string, 0, len(rows))
+	for _, row := range rows {
+		if id, ok := row[0].(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
