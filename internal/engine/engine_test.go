@@ -150,3 +150,43 @@ func TestDenseStreamIsSplitAndComplete(t *testing.T) {
 	}
 	enginetest.AssertReplicaEqualsAccount(t, f.dst.(dest.Querier), f.emu, "", []string{"charges", "customers"})
 }
+
+// TestFaultsAreRetriedNotDropped runs a backfill and an incremental sync
+// through injected 500s, dropped connections and 429s: nothing is dropped,
+// and the replica equals the account.
+func TestFaultsAreRetriedNotDropped(t *testing.T) {
+	f := newFixture(t, emulator.Config{Seed: 13, Objects: 1200, FailRate: 0.05, DropRate: 0.02, RPS: 400})
+	streams := []string{"customers", "charges", "invoices", "invoices_lines", "subscriptions", "subscriptions_items", "products", "prices"}
+	res := f.sync(t, engine.Options{Streams: streams})
+	stats := f.client.Stats()
+	if stats.ServerErrors == 0 || stats.Retries == 0 {
+		t.Fatalf("no faults were injected: %+v", stats)
+	}
+	if res.Status != "succeeded" {
+		t.Fatalf("status %s", res.Status)
+	}
+	if err := f.emu.Mutate("", "customers", 5, 5, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.sync(t, engine.Options{Streams: streams})
+	enginetest.AssertReplicaEqualsAccount(t, f.dst.(dest.Querier), f.emu, "", streams)
+}
+
+// TestFullRefreshRereads re-reads every stream despite saved state.
+func TestFullRefreshRereads(t *testing.T) {
+	f := newFixture(t, emulator.Config{Seed: 17, Objects: 800})
+	f.sync(t, engine.Options{Streams: []string{"customers", "products"}})
+	res := f.sync(t, engine.Options{Streams: []string{"customers", "products"}})
+	for _, s := range res.Streams {
+		if s.Stream == "customers" && s.Rows != 0 {
+			t.Fatalf("incremental run rewrote %d customers", s.Rows)
+		}
+	}
+	res = f.sync(t, engine.Options{Streams: []string{"customers", "products"}, FullRefresh: true})
+	want := len(f.emu.Objects("", "customers"))
+	for _, s := range res.Streams {
+		if s.Stream == "customers" && (s.Rows < int64(want) || s.Mode != "backfill") {
+			t.Fatalf("full refresh: %+v, want %d rows in backfill mode", s, want)
+		}
+	}
+}
