@@ -38,60 +38,109 @@ func SeededStreams(t testing.TB, emu *emulator.Emulator, account string) []strin
 	return out
 }
 
+// Account is what the comparison needs of the upstream account: the
+// emulator satisfies it, and so can a client of its admin endpoints.
+type Account interface {
+	Objects(account, stream string) []json.RawMessage
+	DeletedIDs(account, stream string) []string
+}
+
+// maxProblems bounds the differences Compare reports.
+const maxProblems = 20
+
 // AssertReplicaEqualsAccount compares every current object of every seeded
 // stream with its row, top-level field by field, and checks deletions.
 func AssertReplicaEqualsAccount(t testing.TB, q dest.Querier, emu *emulator.Emulator, account string, streams []string) {
 	t.Helper()
+	if err := Compare(context.Background(), q, emu, account, streams); err != nil {
+		t.Error(err)
+	}
+}
+
+// Compare checks that the replica equals the account for the given
+// streams: every current object has exactly one live row whose columns
+// equal its top-level fields, no other live rows exist, and every deleted
+// object is flagged (or was never replicated). It returns nil when they
+// are equal, else an error listing the first differences.
+func Compare(ctx context.Context, q dest.Querier, acct Account, account string, streams []string) error {
+	var problems []string
+	add := func(format string, args ...any) bool {
+		problems = append(problems, fmt.Sprintf(format, args...))
+		return len(problems) < maxProblems
+	}
 	for _, name := range streams {
-		s, _ := catalog.Lookup(name)
-		want := emu.Objects(account, name)
-		cols, rows, err := q.Query(context.Background(), fmt.Sprintf(`SELECT * FROM %q WHERE _stripeline_deleted = 0 AND _stripeline_account = '%s'`, name, account))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		if !compareStream(ctx, q, acct, account, name, add) {
+			break
 		}
-		got := map[string]map[string]any{}
-		for _, r := range rows {
-			m := map[string]any{}
-			for i, c := range cols {
-				m[c] = r[i]
-			}
-			id := fmt.Sprint(text(m["id"]))
-			if _, dup := got[id]; dup {
-				t.Errorf("%s: duplicate row %s", name, id)
-			}
-			got[id] = m
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("replica differs from the account:\n  %s", strings.Join(problems, "\n  "))
+}
+
+// compareStream compares one stream; it returns false once add says to stop.
+func compareStream(ctx context.Context, q dest.Querier, acct Account, account, name string, add func(string, ...any) bool) bool {
+	s, _ := catalog.Lookup(name)
+	want := acct.Objects(account, name)
+	cols, rows, err := q.Query(ctx, fmt.Sprintf(`SELECT * FROM %q WHERE NOT _stripeline_deleted AND _stripeline_account = '%s'`, name, account))
+	if err != nil {
+		return add("%s: %v", name, err)
+	}
+	got := make(map[string]map[string]any, len(rows))
+	for _, r := range rows {
+		m := make(map[string]any, len(cols))
+		for i, c := range cols {
+			m[c] = r[i]
 		}
-		if len(got) != len(want) {
-			t.Errorf("%s: replica has %d live rows, account has %d objects", name, len(got), len(want))
-		}
-		for _, obj := range want {
-			id := gjson.GetBytes(obj, "id").Str
-			row, ok := got[id]
-			if !ok {
-				t.Errorf("%s: object %s missing from the replica", name, id)
-				continue
+		id := fmt.Sprint(text(m["id"]))
+		if _, dup := got[id]; dup {
+			if !add("%s: duplicate row %s", name, id) {
+				return false
 			}
-			for _, c := range s.Columns {
-				wantV := expected(gjson.GetBytes(obj, gjsonKey(c.Name)), c.Type)
-				gotV := text(row[c.Name])
-				if wantV != gotV {
-					t.Errorf("%s %s field %s: replica %.120q, account %.120q", name, id, c.Name, gotV, wantV)
-					break
+		}
+		got[id] = m
+	}
+	rows = nil
+	if len(got) != len(want) {
+		if !add("%s: replica has %d live rows, account has %d objects", name, len(got), len(want)) {
+			return false
+		}
+	}
+	for _, obj := range want {
+		id := gjson.GetBytes(obj, "id").Str
+		row, ok := got[id]
+		if !ok {
+			if !add("%s: object %s missing from the replica", name, id) {
+				return false
+			}
+			continue
+		}
+		for _, c := range s.Columns {
+			wantV := expected(gjson.GetBytes(obj, gjsonKey(c.Name)), c.Type)
+			gotV := text(row[c.Name])
+			if wantV != gotV {
+				if !add("%s %s field %s: replica %.120q, account %.120q", name, id, c.Name, gotV, wantV) {
+					return false
 				}
-			}
-		}
-		for _, id := range emu.DeletedIDs(account, name) {
-			_, rows, err := q.Query(context.Background(), fmt.Sprintf(`SELECT _stripeline_deleted FROM %q WHERE id = '%s'`, name, id))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A deleted object is either flagged or was never replicated
-			// (deleted before the replica first saw it).
-			if len(rows) > 1 || len(rows) == 1 && text(rows[0][0]) != "1" {
-				t.Errorf("%s: deleted object %s is not flagged deleted (rows %v)", name, id, rows)
+				break
 			}
 		}
 	}
+	for _, id := range acct.DeletedIDs(account, name) {
+		_, rows, err := q.Query(ctx, fmt.Sprintf(`SELECT _stripeline_deleted FROM %q WHERE id = '%s'`, name, id))
+		if err != nil {
+			return add("%s: %v", name, err)
+		}
+		// A deleted object is either flagged or was never replicated
+		// (deleted before the replica first saw it).
+		if len(rows) > 1 || len(rows) == 1 && text(rows[0][0]) != "1" {
+			if !add("%s: deleted object %s is not flagged deleted (rows %v)", name, id, rows) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func gjsonKey(name string) string {
