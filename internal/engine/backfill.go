@@ -187,6 +187,9 @@ func (s *sched) compact() {
 // backfill runs every job that has listing work under one scheduler.
 func (r *runner) backfill(ctx context.Context) error {
 	r.sweepPlan()
+	if err := r.beginFull(ctx); err != nil {
+		return err
+	}
 	s := newSched(r.opts.PerStream)
 	var active, finishing []*job
 	for _, j := range r.jobs {
@@ -216,12 +219,11 @@ func (r *runner) backfill(ctx context.Context) error {
 			r.opts.Progress.Start(j.stream)
 		}
 	}
-	w := newWriter(r.opts.Dest, r.opts.Pipeline, r.opts.Account, r.opts.BatchRows, r.opts.Now, func(j *job, n int) {
+	w := newWriter(r.opts.Dest, r.opts.Pipeline, r.opts.Account, r.opts.BatchRows, r.writeTime, func(j *job, table string, n int) {
+		// Rows count against their table; progress follows the job.
+		r.update(table, func(sr *StreamResult) { sr.Rows += int64(n) })
 		var rows, pages int64
-		r.update(j.stream, func(sr *StreamResult) {
-			sr.Rows += int64(n)
-			rows, pages = sr.Rows, sr.Pages
-		})
+		r.update(j.stream, func(sr *StreamResult) { rows, pages = sr.Rows, sr.Pages })
 		r.opts.Progress.Rows(j.stream, int(rows), int(pages))
 	})
 	wctx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
@@ -395,6 +397,39 @@ func (r *runner) sweepPlan() {
 	}
 }
 
+// beginFull tells a dest.FullRefresher which tables this run rewrites from
+// scratch: those that every job writing them this run reads afresh (a
+// first backfill or a full re-read, not a resumed one). It is called once
+// per table, however many jobs (test clocks) write it.
+func (r *runner) beginFull(ctx context.Context) error {
+	fr, ok := r.opts.Dest.(dest.FullRefresher)
+	if !ok {
+		return nil
+	}
+	fresh := map[*table]bool{}
+	var order []*table
+	for _, j := range r.jobs {
+		for _, t := range jobTables(j) {
+			if _, seen := fresh[t]; !seen {
+				order = append(order, t)
+				fresh[t] = true
+			}
+			if !j.fresh || j.mode == modeEvents {
+				fresh[t] = false
+			}
+		}
+	}
+	for _, t := range order {
+		if !fresh[t] {
+			continue
+		}
+		if err := fr.BeginFull(ctx, t.name); err != nil {
+			return fmt.Errorf("begin full refresh of %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
 // tableSweep tracks one table's pending re-reads.
 type tableSweep struct {
 	table   *table
@@ -526,9 +561,8 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 		return false, err
 	}
 	u.pages = 1
-	wasOpen := hi == openEnded
 	u.delta = func(st *streamState) {
-		if wasOpen && newest > st.Upper {
+		if newest > st.Upper {
 			st.Upper = newest
 		}
 		if !j.sliced {

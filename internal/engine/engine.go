@@ -184,6 +184,7 @@ type runner struct {
 	results map[string]*StreamResult
 	noID    map[string]bool
 	sweeps  map[*table]*tableSweep
+	floor   int64 // the earliest stamp this run writes (unix seconds)
 }
 
 // update changes one stream's result under the results lock.
@@ -270,15 +271,32 @@ func (r *runner) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	// Rows carry whole-second stamps; each run writes strictly later stamps
+	// than the runs before it (see writeTime), tracked under clockKey.
+	var clk runClock
+	if err := decodeState(saved[clockKey], &clk); err != nil {
+		return err
+	}
+	r.floor = max(r.res.Started.Unix()+1, clk.Floor+1)
 	if r.opts.FullRefresh {
 		saved = map[string]json.RawMessage{}
 	}
+	var first *table
 	for _, s := range selected {
 		t := newTable(s, r.opts.Fields[s.Name], r.opts.Dest)
 		if err := r.opts.Dest.Migrate(ctx, t.shape()); err != nil {
 			return fmt.Errorf("create table %s: %w", s.Name, err)
 		}
 		r.tables[s.Name] = t
+		if first == nil {
+			first = t
+		}
+	}
+	if first != nil {
+		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: first.shape(), Account: r.opts.Account, SyncedAt: r.writeTime(),
+			State: &dest.State{Pipeline: r.opts.Pipeline, Stream: clockKey, Cursor: encodeState(runClock{Floor: r.floor})}}); err != nil {
+			return fmt.Errorf("save state: %w", err)
+		}
 	}
 	if err := r.plan(ctx, selected, saved); err != nil {
 		return err

@@ -190,3 +190,48 @@ func TestFullRefreshRereads(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowedBackfillAndCreatedCursor cuts the backfill into windows and
+// keeps a created cursor across runs with nothing new.
+func TestWindowedBackfillAndCreatedCursor(t *testing.T) {
+	f := newFixture(t, emulator.Config{Seed: 19, Objects: 1500})
+	streams := []string{"balance_transactions", "charges", "customers"}
+	res := f.sync(t, engine.Options{Streams: streams, WindowDays: 60})
+	for _, s := range res.Streams {
+		if s.Stream == "balance_transactions" && s.Pages < 15 {
+			t.Fatalf("60-day windows over three years took only %d pages", s.Pages)
+		}
+	}
+	enginetest.AssertReplicaEqualsAccount(t, f.dst.(dest.Querier), f.emu, "", streams)
+	// balance_transactions has no events: the created cursor must survive
+	// runs that find nothing new instead of falling back to a full read.
+	for i := 0; i < 2; i++ {
+		res = f.sync(t, engine.Options{Streams: streams, LookbackDays: 1})
+		for _, s := range res.Streams {
+			if s.Stream == "balance_transactions" && (s.Mode != "incremental" || s.Pages > 3) {
+				t.Fatalf("run %d: balance_transactions %+v, want a cheap incremental read", i, s)
+			}
+		}
+	}
+}
+
+// TestNoEventsPermissionRereads falls back to full re-reads, and says so,
+// when the key may not read events.
+func TestNoEventsPermissionRereads(t *testing.T) {
+	const key = "rk_test_noeventsnoevents"
+	f := newFixture(t, emulator.Config{Seed: 23, Objects: 600, Restricted: map[string][]string{key: {"rak_customer_read", "rak_test_helpers_test_clock_read"}}})
+	client, err := stripe.New(stripe.Config{Key: key, APIBase: f.srv.URL, GlobalRPS: 1e6, EndpointRPS: 1e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = client
+	f.sync(t, engine.Options{Streams: []string{"customers"}})
+	if err := f.emu.Mutate("", "customers", 2, 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	res := f.sync(t, engine.Options{Streams: []string{"customers"}})
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "rak_event_read") {
+		t.Fatalf("notes %q do not say why", res.Notes)
+	}
+	enginetest.AssertReplicaEqualsAccount(t, f.dst.(dest.Querier), f.emu, "", []string{"customers"})
+}

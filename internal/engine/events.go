@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -26,34 +27,26 @@ const eventRetention = 30 * 24 * time.Hour
 // full re-read, and the run says so.
 func (r *runner) prepareEvents(ctx context.Context, saved map[string]json.RawMessage) (*eventsCursor, error) {
 	var cur eventsCursor
-	if raw, ok := saved[eventsKey]; ok {
+	raw, ok := saved[eventsKey]
+	if ok {
 		if err := decodeState(raw, &cur); err != nil {
 			return nil, fmt.Errorf("events cursor: %w", err)
 		}
 		now := r.serverNow(ctx)
-		if now.Sub(time.Unix(cur.Created, 0)) > eventRetention {
-			r.note("events cursor %s is older than Stripe's 30-day event retention: re-reading the event streams in full", time.Unix(cur.Created, 0).UTC().Format(time.RFC3339))
-			for _, j := range r.jobs {
-				if j.mode == modeEvents {
-					j.state = streamState{}
-					r.schedule(j)
-					j.state.Reason = "events cursor expired"
-					j.committed = j.state
-					r.update(j.stream, func(sr *StreamResult) { sr.Mode = modeBackfill + " (events expired)" })
-				}
-			}
-			fresh, err := r.headCursor(ctx)
-			if err != nil {
-				return nil, err
-			}
-			cur = *fresh
-			if err := r.saveCursor(ctx, cur); err != nil {
-				return nil, err
-			}
+		if now.Sub(time.Unix(cur.Created, 0)) <= eventRetention {
+			return &cur, nil
 		}
-		return &cur, nil
+		r.note("events cursor %s is older than Stripe's 30-day event retention: re-reading the event streams in full", time.Unix(cur.Created, 0).UTC().Format(time.RFC3339))
+		r.rereadEventStreams("events expired")
 	}
 	fresh, err := r.headCursor(ctx)
+	if errors.Is(err, stripe.ErrPermission) {
+		// Without events there is no incremental path: the event streams
+		// are re-read in full, every run, and the run says why.
+		r.note("the API key may not read events (it needs rak_event_read): streams that rely on events are re-read in full each run")
+		r.rereadEventStreams("no events permission")
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +54,21 @@ func (r *runner) prepareEvents(ctx context.Context, saved map[string]json.RawMes
 		return nil, err
 	}
 	return fresh, nil
+}
+
+// rereadEventStreams sends every job that relies on events back to a full
+// re-read.
+func (r *runner) rereadEventStreams(why string) {
+	for _, j := range r.jobs {
+		if j.mode != modeEvents {
+			continue
+		}
+		j.state = streamState{}
+		r.schedule(j)
+		j.state.Reason = why
+		j.committed = j.state
+		r.update(j.stream, func(sr *StreamResult) { sr.Mode = modeBackfill + " (" + why + ")" })
+	}
 }
 
 // headCursor points just past the newest event.
@@ -104,7 +112,7 @@ func (r *runner) saveCursor(ctx context.Context, cur eventsCursor) error {
 	if t == nil {
 		return nil
 	}
-	return r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Account: r.opts.Account, SyncedAt: r.opts.Now(),
+	return r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Account: r.opts.Account, SyncedAt: r.writeTime(),
 		State: &dest.State{Pipeline: r.opts.Pipeline, Stream: eventsKey, Cursor: encodeState(cur)}})
 }
 
@@ -221,7 +229,7 @@ func (r *runner) applyEvents(ctx context.Context, events []json.RawMessage, targ
 		}
 	}
 	for _, t := range order {
-		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows[t], t), Account: r.opts.Account, SyncedAt: r.opts.Now()}); err != nil {
+		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows[t], t), Account: r.opts.Account, SyncedAt: r.writeTime()}); err != nil {
 			return applied, fmt.Errorf("write %s: %w", t.name, err)
 		}
 		n := int64(len(rows[t]))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -20,6 +21,9 @@ const (
 	modeFull        = "full_refresh"
 	modeEvents      = "events"
 )
+
+// stripeEpoch (2010-01-01) precedes every Stripe object.
+const stripeEpoch = 1262304000
 
 // openEnded is the Hi of a slice with no upper bound yet.
 const openEnded = math.MaxInt64
@@ -38,6 +42,9 @@ type job struct {
 	state  streamState // state at the start of the run
 	sliced bool        // created slices (else sequential pages)
 	order  string      // the field the list's created filter applies to
+	// fresh is set when this run rewrites the job's tables from scratch (no
+	// saved state, or a full re-read starting now), not when it resumes.
+	fresh bool
 
 	mu        sync.Mutex
 	committed streamState
@@ -199,6 +206,7 @@ func (r *runner) schedule(j *job) {
 		}
 	}
 	st := j.state
+	j.fresh = false
 	switch {
 	case st.Phase == phaseBackfill:
 		j.mode = modeBackfill
@@ -213,30 +221,38 @@ func (r *runner) schedule(j *job) {
 	case st.Phase == phaseDone && incremental == catalog.IncrementalCreated && j.sliced:
 		j.mode = modeIncremental
 		from := st.Created - int64(r.opts.LookbackDays)*86400
-		st = streamState{Phase: phaseBackfill, Reason: modeIncremental, Slices: []span{{Lo: max(from, lo), Hi: openEnded}}}
+		st = streamState{Phase: phaseBackfill, Reason: modeIncremental, Created: st.Created, Slices: []span{{Lo: max(from, lo), Hi: openEnded}}}
 	case st.Phase == phaseDone:
 		j.mode = modeFull
+		j.fresh = true
 		st = streamState{Phase: phaseBackfill, Reason: modeFull, Since: r.since()}
 		if j.sliced {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
 		}
 	default:
 		j.mode = modeBackfill
+		j.fresh = true
 		st = streamState{Phase: phaseBackfill, Since: r.since()}
 		if j.sliced {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
 		}
 	}
-	if j.sliced && r.opts.WindowDays > 0 && len(st.Slices) == 1 && st.Slices[0].Hi == openEnded && st.Slices[0].Lo > 0 {
+	if j.sliced && r.opts.WindowDays > 0 && len(st.Slices) == 1 && st.Slices[0].Hi == openEnded && st.Reason != modeIncremental {
 		// Cut [lo, now) into windows up front; the open-ended head stays.
+		// Without a start date the windows begin at stripeEpoch: no Stripe
+		// object is older.
 		w := int64(r.opts.WindowDays) * 86400
 		now := r.opts.Now().Unix()
-		head := span{Lo: now, Hi: openEnded}
-		var cuts []span
-		for a := st.Slices[0].Lo; a < now; a += w {
-			cuts = append(cuts, span{Lo: a, Hi: min(a+w, now)})
+		orig := st.Slices[0].Lo
+		from := max(orig, stripeEpoch)
+		slices := []span{{ID: 0, Lo: max(now, orig), Hi: openEnded}}
+		if orig < from {
+			slices = append(slices, span{ID: 1, Lo: orig, Hi: from})
 		}
-		st.Slices = append([]span{head}, cuts...)
+		for a := from; a < now; a += w {
+			slices = append(slices, span{ID: len(slices), Lo: a, Hi: min(a+w, now)})
+		}
+		st.Slices = slices
 	}
 	j.state = st
 	r.update(j.stream, func(sr *StreamResult) {
@@ -286,7 +302,19 @@ func (r *runner) since() int64 {
 	if !r.opts.StartDate.IsZero() {
 		return 0
 	}
-	return r.res.Started.Unix()
+	return r.floor
+}
+
+// writeTime stamps rows written by this run. It is never earlier than the
+// run's floor, which is later than every stamp earlier runs wrote, so with
+// whole-second stamps the rows a run writes are newer than all rows written
+// before it, even by a run in the same second; re-read sweeps rely on it.
+func (r *runner) writeTime() time.Time {
+	now := r.opts.Now()
+	if floor := time.Unix(r.floor, 0); now.Before(floor) {
+		return floor
+	}
+	return now
 }
 
 // orderField is the field a list's created filter applies to: created,

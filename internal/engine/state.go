@@ -14,12 +14,20 @@ const (
 // eventsKey is the state row holding the account-wide events cursor.
 const eventsKey = "_events"
 
+// clockKey is the state row holding the last run's stamp floor.
+const clockKey = "_clock"
+
+// runClock is saved under clockKey.
+type runClock struct {
+	Floor int64 `json:"floor"`
+}
+
 // streamState is one job's checkpoint, saved in _stripeline_state in the
 // same transaction as the rows it covers.
 type streamState struct {
 	Phase string `json:"phase"`
-	// Upper bounds the backfill: objects created at or after it are left to
-	// the incremental path.
+	// Upper is the newest created value read so far; it becomes the created
+	// cursor when the read ends.
 	Upper int64 `json:"upper,omitempty"`
 	// Slices are the parts of [start, Upper) not yet read, for lists with a
 	// created filter. Each slice's Hi moves down as pages commit.

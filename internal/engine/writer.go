@@ -45,11 +45,11 @@ type writer struct {
 	in        chan *unit
 	done      chan error
 	bufs      map[*job]*jobBuffer
-	onWrite   func(j *job, rows int)
+	onWrite   func(j *job, table string, rows int)
 	now       func() time.Time
 }
 
-func newWriter(dst dest.Destination, pipeline, account string, batchRows int, now func() time.Time, onWrite func(*job, int)) *writer {
+func newWriter(dst dest.Destination, pipeline, account string, batchRows int, now func() time.Time, onWrite func(j *job, table string, rows int)) *writer {
 	return &writer{
 		dst: dst, pipeline: pipeline, account: account, batchRows: batchRows,
 		in: make(chan *unit, 64), done: make(chan error, 1),
@@ -153,7 +153,7 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 		if err := w.dst.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows, t), Account: w.account, SyncedAt: now}); err != nil {
 			return fmt.Errorf("write %s: %w", t.name, err)
 		}
-		w.onWrite(j, len(rows))
+		w.onWrite(j, t.name, len(rows))
 		b.rows[t] = rows[:0:0]
 	}
 	rows := b.rows[j.main]
@@ -164,7 +164,7 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 		return fmt.Errorf("write %s: %w", j.main.name, err)
 	}
 	if len(rows) > 0 {
-		w.onWrite(j, len(rows))
+		w.onWrite(j, j.main.name, len(rows))
 	}
 	b.rows[j.main] = rows[:0:0]
 	b.n = 0
