@@ -185,10 +185,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var res response
-	if fail {
-		res = response{500, (&apiError{status: 500, typ: "api_error", msg: "An unknown error occurred"}).body(reqID)}
-		w.Header().Set("Stripe-Should-Retry", "true")
-	} else {
+	if !fail || fingerprint != "" {
+		// An injected failure of a request with an idempotency key is a
+		// lost answer: the request runs and its key keeps the real result,
+		// so a retry with the same key gets that result (replayed) instead
+		// of running twice, and a retry with a new key runs twice.
 		res = e.handle(r, tg, a, reqID)
 	}
 	if fingerprint != "" {
@@ -198,6 +199,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		e.mu.Unlock()
 		w.Header().Set("Idempotency-Key", idemKey)
+	}
+	if fail {
+		res = response{500, (&apiError{status: 500, typ: "api_error", msg: "An unknown error occurred"}).body(reqID)}
+		w.Header().Set("Stripe-Should-Retry", "true")
 	}
 	e.write(w, res.status, res.body)
 }
