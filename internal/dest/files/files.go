@@ -287,7 +287,11 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 		return err
 	}
 	d.st = next
-	delete(d.full, b.Table.Name)
+	if len(recs) > 0 {
+		// Only a batch with rows starts the generation: a checkpoint-only
+		// write leaves the pending full refresh to the next rows.
+		delete(d.full, b.Table.Name)
+	}
 	for _, f := range obsolete {
 		os.Remove(f)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -73,34 +74,55 @@ func cell(v any) string {
 	}
 }
 
+// encodeCSV writes RFC 4180 CSV with a header row. NULL is an empty
+// unquoted field and the empty string a quoted one (""), the convention of
+// PostgreSQL's COPY … CSV, so that the two read back apart; encoding/csv
+// cannot write "" for an empty field, hence the small writer here.
 func encodeCSV(b *dest.Batch, recs []record, synced int64) ([]byte, error) {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
 	cols := allColumns(b)
-	header := make([]string, len(cols))
 	for i, c := range cols {
-		header[i] = c.Name
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		csvField(&buf, c.Name)
 	}
-	w.Write(header)
-	rec := make([]string, len(cols))
+	buf.WriteByte('\n')
 	for _, r := range recs {
 		vals, err := values(b, r, synced)
 		if err != nil {
 			return nil, err
 		}
 		for i, v := range vals {
-			rec[i] = cell(v)
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if v != nil {
+				csvField(&buf, cell(v))
+			}
 		}
-		w.Write(rec)
+		buf.WriteByte('\n')
 	}
-	w.Flush()
-	return buf.Bytes(), w.Error()
+	return buf.Bytes(), nil
 }
 
-// parseCell turns CSV text back into a typed value; empty is null.
-func parseCell(typ catalog.Type, name, s string) (any, error) {
+// csvField writes one non-null field, quoted when it is empty or holds a
+// delimiter, a quote, a line break or leading space.
+func csvField(buf *bytes.Buffer, s string) {
+	if s != "" && !strings.ContainsAny(s, ",\"\r\n") && s[0] != ' ' && s[0] != '\t' {
+		buf.WriteString(s)
+		return
+	}
+	buf.WriteByte('"')
+	buf.WriteString(strings.ReplaceAll(s, `"`, `""`))
+	buf.WriteByte('"')
+}
+
+// parseCell turns CSV text back into a typed value: an unquoted empty
+// field is null, a quoted one the empty string.
+func parseCell(typ catalog.Type, name, s string, quoted bool) (any, error) {
 	if s == "" {
-		if name == dest.ColAccount {
+		if name == dest.ColAccount || quoted && typ == catalog.TypeString {
 			return "", nil
 		}
 		return nil, nil
@@ -132,12 +154,26 @@ func typeOf(types map[string]catalog.Type, name string) catalog.Type {
 }
 
 func decodeCSV(path string, types map[string]catalog.Type) ([]map[string]any, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	r := csv.NewReader(bufio.NewReader(f))
+	// Line starts let an empty field's position tell "" from null.
+	lineStart := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			lineStart = append(lineStart, i+1)
+		}
+	}
+	quotedAt := func(r *csv.Reader, field int) bool {
+		line, col := r.FieldPos(field)
+		if line < 1 || line > len(lineStart) {
+			return false
+		}
+		off := lineStart[line-1] + col - 1
+		return off >= 0 && off < len(data) && data[off] == '"'
+	}
+	r := csv.NewReader(bytes.NewReader(data))
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err != nil {
@@ -155,7 +191,7 @@ func decodeCSV(path string, types map[string]catalog.Type) ([]map[string]any, er
 		}
 		m := make(map[string]any, len(header))
 		for i, name := range header {
-			v, err := parseCell(typeOf(types, name), name, rec[i])
+			v, err := parseCell(typeOf(types, name), name, rec[i], rec[i] == "" && quotedAt(r, i))
 			if err != nil {
 				return nil, fmt.Errorf("column %s: %w", name, err)
 			}
@@ -202,6 +238,28 @@ func encodeJSONL(b *dest.Batch, recs []record, synced int64) ([]byte, error) {
 		buf.Truncate(buf.Len() - 1)
 		if buf.Len()-start > 1 {
 			buf.WriteByte(',')
+		}
+		if !r.stub && len(raw) > 1 && raw[0] == '{' {
+			// Columns the engine adds (the parent id of a child row) are
+			// not in the Stripe object: write them beside it.
+			for i, c := range b.Table.Columns {
+				if !strings.HasPrefix(c.Name, "_stripeline_") || i >= len(r.row.Values) {
+					continue
+				}
+				v, err := dest.Convert(c.Type, r.row.Values[i])
+				if err != nil {
+					return nil, fmt.Errorf("row %s column %s: %w", r.row.ID, c.Name, err)
+				}
+				k, _ := json.Marshal(c.Name)
+				enc, err := json.Marshal(v)
+				if err != nil {
+					return nil, fmt.Errorf("row %s column %s: %w", r.row.ID, c.Name, err)
+				}
+				buf.Write(k)
+				buf.WriteByte(':')
+				buf.Write(enc)
+				buf.WriteByte(',')
+			}
 		}
 		fmt.Fprintf(&buf, `"%s":%t,"%s":%d,"%s":%s}`+"\n", dest.ColDeleted, r.deleted, dest.ColSyncedAt, synced, dest.ColAccount, acct)
 	}
