@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"OddValues", testOddValues},
 		{"ConcurrentStreams", testConcurrent},
 		{"Reopen", testReopenAfterClose},
+		{"Sweeper", testSweeper},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -580,4 +581,53 @@ func testReopenAfterClose(t *testing.T, open Opener) {
 		t.Fatalf("Close: %v", err)
 	}
 	d.Close()
+}
+
+// testSweeper checks dest.Sweeper, for destinations that implement it:
+// MarkDeletedBefore flags the live rows of one account last written before
+// a time, counts them, and leaves newer rows, rows already flagged and
+// other accounts' rows alone, their values untouched.
+func testSweeper(t *testing.T, open Opener) {
+	d := openT(t, open)
+	sw, ok := d.(dest.Sweeper)
+	if !ok {
+		t.Skipf("%T does not implement dest.Sweeper", d)
+	}
+	migrate(t, d, customers)
+	t1, t2 := syncedAt, syncedAt.Add(time.Hour)
+	old1, old2, gone := customer("cus_old1", 1, "o1@x"), customer("cus_old2", 2, "o2@x"), customer("cus_gone", 3, "g@x")
+	gone.Deleted = true
+	other := customer("cus_other", 4, "b@x")
+	write(t, d, &dest.Batch{Table: customers, Account: "acct_a", SyncedAt: t1, Rows: []dest.Row{old1, old2, gone}})
+	write(t, d, &dest.Batch{Table: customers, Account: "acct_b", SyncedAt: t1, Rows: []dest.Row{other}})
+	fresh, again := customer("cus_new", 5, "n@x"), customer("cus_old2", 20, "o2-again@x")
+	write(t, d, &dest.Batch{Table: customers, Account: "acct_a", SyncedAt: t2, Rows: []dest.Row{fresh, again}})
+
+	n, err := sw.MarkDeletedBefore(context.Background(), customers.Name, "acct_a", t2)
+	if err != nil {
+		t.Fatalf("MarkDeletedBefore: %v", err)
+	}
+	if n != 1 {
+		t.Errorf("MarkDeletedBefore flagged %d rows, want 1 (cus_old1)", n)
+	}
+	at := func(r dest.Row, account string, when time.Time, deleted bool) map[string]any {
+		r.Deleted = deleted
+		m := want(t, customers, r, account)
+		m[dest.ColSyncedAt] = when.Unix()
+		return m
+	}
+	exp := map[string]map[string]any{
+		"cus_old1":  at(old1, "acct_a", t1, true),
+		"cus_gone":  at(gone, "acct_a", t1, true),
+		"cus_other": at(other, "acct_b", t1, false),
+		"cus_new":   at(fresh, "acct_a", t2, false),
+		"cus_old2":  at(again, "acct_a", t2, false),
+	}
+	if diff := cmp.Diff(exp, ReadRows(t, d, customers.Name)); diff != "" {
+		t.Errorf("after MarkDeletedBefore (-want +got):\n%s", diff)
+	}
+	// Nothing left to flag: a second sweep changes nothing.
+	if n, err := sw.MarkDeletedBefore(context.Background(), customers.Name, "acct_a", t2); err != nil || n != 0 {
+		t.Errorf("second MarkDeletedBefore = %d, %v; want 0", n, err)
+	}
 }
