@@ -88,7 +88,7 @@ func DSN(rawURL string) (string, string, error) {
 	}
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	if cfg.DBName == "" {
-		return "", "", errors.New("no database in the URL: use mysql://user@host:3306/DATABASE")
+		return "", "", errors.New("no database in the URL")
 	}
 	cfg.ParseTime = false
 	cfg.MultiStatements = false
@@ -121,8 +121,11 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 				msg = strings.ReplaceAll(msg, pw, "xxxxx")
 			}
 		}
-		return fmt.Errorf("%s mysql destination %s: %s (check that MySQL/MariaDB is running there, the database exists and the URL's user and password are right)",
-			what, dest.Redact(rawURL), msg)
+		hint := "check that MySQL/MariaDB is running there, the database exists and the URL's user and password are right"
+		if what == "parse" {
+			hint = "use mysql://user:password@host:3306/DATABASE"
+		}
+		return fmt.Errorf("%s mysql destination %s: %s (%s)", what, dest.Redact(rawURL), msg, hint)
 	}
 	dsn, dbName, err := DSN(rawURL)
 	if err != nil {

@@ -79,8 +79,11 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 	q.Del("schema")
 	u.RawQuery = q.Encode()
 	fail := func(what string, err error) error {
-		return fmt.Errorf("%s postgres destination %s: %s (check that PostgreSQL is running there and the URL's user, password and database are right)",
-			what, dest.Redact(rawURL), redactErr(err, u))
+		hint := "check that PostgreSQL is running there and the URL's user, password and database are right"
+		if what == "parse" {
+			hint = "use postgres://user:password@host:5432/db?sslmode=disable&schema=stripe"
+		}
+		return fmt.Errorf("%s postgres destination %s: %s (%s)", what, dest.Redact(rawURL), redactErr(err, u), hint)
 	}
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
