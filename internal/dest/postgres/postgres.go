@@ -7,7 +7,9 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
 	"sync"
@@ -38,7 +40,8 @@ const DefaultSchema = "stripe"
 // poolSize bounds the connections of one destination.
 const poolSize = 4
 
-const stageTable = "_stripeline_stage"
+// stagePrefix names the temporary staging tables a batch is copied into.
+const stagePrefix = "_stripeline_stage_"
 
 func sqlType(t catalog.Type) string {
 	switch t {
@@ -62,6 +65,51 @@ type Destination struct {
 
 	ddl    sync.Mutex                 // serialises schema changes
 	tables map[string]map[string]bool // table → existing columns, under ddl
+
+	stageMu sync.Mutex
+	stages  map[*pgx.Conn]map[string]bool // staging tables each connection has
+}
+
+// stage returns the name of a temporary staging table with the given
+// column definitions on connection c, creating it on first use. It is
+// created once per connection and shape and emptied by every commit (ON
+// COMMIT DELETE ROWS), instead of being created and dropped by every batch:
+// that catalog churn cost as much as a fifth of a batch. It has no
+// constraints or indexes; the target's primary key does the merging.
+func (d *Destination) stage(ctx context.Context, c *pgx.Conn, tx pgx.Tx, defs string) (string, error) {
+	h := fnv.New64a()
+	h.Write([]byte(defs))
+	name := fmt.Sprintf("%s%016x", stagePrefix, h.Sum64())
+	d.stageMu.Lock()
+	have := d.stages[c][name]
+	d.stageMu.Unlock()
+	if have {
+		return name, nil
+	}
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+quote(name)+" ("+defs+") ON COMMIT DELETE ROWS"); err != nil {
+		return "", err
+	}
+	d.stageMu.Lock()
+	if d.stages == nil {
+		d.stages = map[*pgx.Conn]map[string]bool{}
+	}
+	if d.stages[c] == nil {
+		d.stages[c] = map[string]bool{}
+	}
+	// A transaction that fails may roll the CREATE back: write then
+	// forgets the connection's tables (forget) and the next batch makes
+	// them again.
+	d.stages[c][name] = true
+	d.stageMu.Unlock()
+	return name, nil
+}
+
+// forget drops what is known of c's staging tables (after a failed
+// transaction, whose CREATE may have been rolled back).
+func (d *Destination) forget(c *pgx.Conn) {
+	d.stageMu.Lock()
+	delete(d.stages, c)
+	d.stageMu.Unlock()
 }
 
 // Open connects to the server, creates the schema (from the URL's schema
@@ -219,13 +267,24 @@ func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
 
 // Write upserts the batch's rows and saves its state in one transaction.
 func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
-	if err := d.write(ctx, b); err != nil {
+	err := d.write(ctx, b, true)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		// Another writer inserted one of the ids between the lookup and
+		// the COPY: merge everything through the staging table instead.
+		err = d.write(ctx, b, false)
+	}
+	if err != nil {
 		return fmt.Errorf("write %s: %w", b.Table.Name, err)
 	}
 	return nil
 }
 
-func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
+// write upserts a batch in one transaction. With direct, rows whose ids
+// are not in the table yet are copied straight into it (COPY, no staging,
+// no conflict handling: the bulk of a backfill); the others are copied
+// into a staging table and merged with INSERT … ON CONFLICT.
+func (d *Destination) write(ctx context.Context, b *dest.Batch, direct bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -250,10 +309,51 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 		return err
 	}
 	defer tx.Rollback(context.Background())
+	committed := false
+	defer func() {
+		if !committed {
+			d.forget(c)
+		}
+	}()
+	// The commit does not wait for the WAL flush. Rows and checkpoint are
+	// still one transaction: a server crash can lose the last few
+	// committed batches, but then loses their checkpoint with them, so the
+	// next run re-reads exactly what was lost (never a checkpoint without
+	// its rows). Only this transaction is affected.
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		return err
+	}
 	tn := d.ident(b.Table.Name)
 	bkSet := quote(dest.ColDeleted) + " = EXCLUDED." + quote(dest.ColDeleted) + ", " +
 		quote(dest.ColSyncedAt) + " = EXCLUDED." + quote(dest.ColSyncedAt) + ", " +
 		quote(dest.ColAccount) + " = EXCLUDED." + quote(dest.ColAccount)
+	if len(full) > 0 && direct {
+		// New ids go straight into the table; the rest are merged below.
+		colNames := make([]string, 0, len(b.Table.Columns)+3)
+		for _, col := range b.Table.Columns {
+			colNames = append(colNames, col.Name)
+		}
+		colNames = append(colNames, dest.ColDeleted, dest.ColSyncedAt, dest.ColAccount)
+		fresh, freshDel, old, oldDel, err := d.splitNew(ctx, tx, tn, b.Table.Columns, full, deleted)
+		if err != nil {
+			return err
+		}
+		if len(fresh) > 0 {
+			i := 0
+			src := pgx.CopyFromFunc(func() ([]any, error) {
+				if i >= len(fresh) {
+					return nil, nil
+				}
+				row := append(fresh[i], freshDel[i], synced, b.Account)
+				i++
+				return row, nil
+			})
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{d.schema, b.Table.Name}, colNames, src); err != nil {
+				return err
+			}
+		}
+		full, deleted = old, oldDel
+	}
 	if len(full) > 0 {
 		var def, names, set strings.Builder
 		colNames := make([]string, 0, len(b.Table.Columns)+1)
@@ -270,7 +370,8 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 			colNames = append(colNames, col.Name)
 		}
 		colNames = append(colNames, dest.ColDeleted)
-		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+quote(stageTable)+" ("+def.String()+", "+quote(dest.ColDeleted)+" boolean) ON COMMIT DROP"); err != nil {
+		stage, err := d.stage(ctx, c, tx, def.String()+", "+quote(dest.ColDeleted)+" boolean")
+		if err != nil {
 			return err
 		}
 		i := 0
@@ -282,11 +383,11 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 			i++
 			return row, nil
 		})
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, colNames, src); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, colNames, src); err != nil {
 			return err
 		}
 		q := "INSERT INTO " + tn + " (" + names.String() + ", " + quote(dest.ColDeleted) + ", " + quote(dest.ColSyncedAt) + ", " + quote(dest.ColAccount) +
-			") SELECT " + names.String() + ", " + quote(dest.ColDeleted) + ", $1::bigint, $2::text FROM " + quote(stageTable) +
+			") SELECT " + names.String() + ", " + quote(dest.ColDeleted) + ", $1::bigint, $2::text FROM " + quote(stage) +
 			` ON CONFLICT ("id") DO UPDATE SET ` + set.String() + bkSet
 		if _, err := tx.Exec(ctx, q, synced, b.Account); err != nil {
 			return err
@@ -310,7 +411,48 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 			return fmt.Errorf("save state of %s: %w", st.Stream, err)
 		}
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// splitNew separates the rows whose ids the table does not hold yet.
+func (d *Destination) splitNew(ctx context.Context, tx pgx.Tx, tn string, cols []dest.Column, full [][]any, deleted []bool) (fresh [][]any, freshDel []bool, old [][]any, oldDel []bool, err error) {
+	idCol := 0
+	for i, c := range cols {
+		if c.Name == "id" {
+			idCol = i
+		}
+	}
+	ids := make([]string, len(full))
+	for i, r := range full {
+		ids[i], _ = r[idCol].(string)
+	}
+	rows, err := tx.Query(ctx, `SELECT "id" FROM `+tn+` WHERE "id" = ANY($1::text[])`, ids)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(have) == 0 {
+		return full, deleted, nil, nil, nil
+	}
+	exists := make(map[string]bool, len(have))
+	for _, id := range have {
+		exists[id] = true
+	}
+	for i, r := range full {
+		if exists[ids[i]] {
+			old, oldDel = append(old, r), append(oldDel, deleted[i])
+		} else {
+			fresh, freshDel = append(fresh, r), append(freshDel, deleted[i])
+		}
+	}
+	return fresh, freshDel, old, oldDel, nil
 }
 
 // LoadState returns the saved cursors of a pipeline by stream.
