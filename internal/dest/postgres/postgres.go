@@ -1,7 +1,9 @@
 // Package postgres is the PostgreSQL destination
-// (postgres://user@host:5432/db?schema=stripe): each batch is copied into a
-// temporary staging table and merged with one INSERT … ON CONFLICT, in the
-// same transaction as the checkpoint it advances.
+// (postgres://user@host:5432/db?schema=stripe). Each batch is one
+// transaction together with the checkpoint it advances: rows with ids the
+// table does not hold yet are copied straight into it with binary COPY, the
+// others are copied into a temporary staging table and merged with one
+// INSERT … ON CONFLICT.
 package postgres
 
 import (
