@@ -5,15 +5,18 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -247,13 +250,25 @@ func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
 
 // Write upserts the batch's rows and saves its state in one transaction.
 func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
-	if err := d.write(ctx, b); err != nil {
+	err := d.write(ctx, b, true)
+	if errors.Is(err, errBulkFallback) {
+		// The bulk load did not take every row as sent (another writer
+		// inserted an id, or the server adjusted a value): the batch was
+		// rolled back; upsert it row by row in SQL instead.
+		bulkFallbacks.Add(1)
+		err = d.write(ctx, b, false)
+	}
+	if err != nil {
 		return fmt.Errorf("write %s: %w", b.Table.Name, err)
 	}
 	return nil
 }
 
-func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
+// write upserts a batch in one transaction. With bulk, rows whose ids the
+// table does not hold yet are loaded with LOAD DATA LOCAL INFILE (streamed
+// from memory); the others, or all when bulk is false, go through multi-row
+// INSERT … ON DUPLICATE KEY UPDATE.
+func (d *Destination) write(ctx context.Context, b *dest.Batch, bulk bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -277,6 +292,18 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 	bkSet := quote(dest.ColDeleted) + " = VALUES(" + quote(dest.ColDeleted) + "), " +
 		quote(dest.ColSyncedAt) + " = VALUES(" + quote(dest.ColSyncedAt) + "), " +
 		quote(dest.ColAccount) + " = VALUES(" + quote(dest.ColAccount) + ")"
+	if len(full) > 0 && bulk {
+		fresh, freshDel, old, oldDel, err := splitNew(ctx, tx, b.Table, full, deleted)
+		if err != nil {
+			return err
+		}
+		if len(fresh) > 0 {
+			if err := loadRows(ctx, tx, b, fresh, freshDel, synced); err != nil {
+				return err
+			}
+		}
+		full, deleted = old, oldDel
+	}
 	if len(full) > 0 {
 		var names, set, one strings.Builder
 		one.WriteString("(")
@@ -592,4 +619,153 @@ func convert(dbType, kind, s string) any {
 		}
 	}
 	return s
+}
+
+// errBulkFallback says a bulk load must be redone with plain upserts.
+var errBulkFallback = errors.New("bulk load incomplete")
+
+// bulkFallbacks counts batches whose bulk load was redone (for tests).
+var bulkFallbacks atomic.Int64
+
+// splitNew separates the rows whose ids the table does not hold yet.
+func splitNew(ctx context.Context, tx *sql.Tx, t dest.Table, full [][]any, deleted []bool) (fresh [][]any, freshDel []bool, old [][]any, oldDel []bool, err error) {
+	idCol := 0
+	for i, c := range t.Columns {
+		if c.Name == "id" {
+			idCol = i
+		}
+	}
+	exists := map[string]bool{}
+	for start := 0; start < len(full); start += 1000 {
+		end := min(start+1000, len(full))
+		args := make([]any, 0, end-start)
+		for _, r := range full[start:end] {
+			args = append(args, r[idCol])
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT `id` FROM "+quote(t.Name)+" WHERE `id` IN (?"+strings.Repeat(", ?", len(args)-1)+")", args...)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, nil, nil, nil, err
+			}
+			exists[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	if len(exists) == 0 {
+		return full, deleted, nil, nil, nil
+	}
+	for i, r := range full {
+		id, _ := r[idCol].(string)
+		if exists[id] {
+			old, oldDel = append(old, r), append(oldDel, deleted[i])
+		} else {
+			fresh, freshDel = append(fresh, r), append(freshDel, deleted[i])
+		}
+	}
+	return fresh, freshDel, old, oldDel, nil
+}
+
+var loadSeq atomic.Int64
+
+// loadRows inserts rows with LOAD DATA LOCAL INFILE from an in-memory
+// tab-separated stream: the server neither parses a multi-megabyte INSERT
+// nor binds its placeholders. LOAD DATA LOCAL skips duplicates and adjusts
+// bad values with warnings instead of failing, so a load that did not
+// insert every row untouched returns errBulkFallback.
+func loadRows(ctx context.Context, tx *sql.Tx, b *dest.Batch, rows [][]any, deleted []bool, synced int64) error {
+	var buf bytes.Buffer
+	for i, vals := range rows {
+		for _, v := range vals {
+			tsvField(&buf, v)
+			buf.WriteByte('\t')
+		}
+		if deleted[i] {
+			buf.WriteString("1\t")
+		} else {
+			buf.WriteString("0\t")
+		}
+		buf.WriteString(strconv.FormatInt(synced, 10))
+		buf.WriteByte('\t')
+		tsvField(&buf, b.Account)
+		buf.WriteByte('\n')
+	}
+	name := fmt.Sprintf("stripeline-%d", loadSeq.Add(1))
+	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(buf.Bytes()) })
+	defer mysql.DeregisterReaderHandler(name)
+	cols := make([]string, 0, len(b.Table.Columns)+3)
+	for _, c := range b.Table.Columns {
+		cols = append(cols, quote(c.Name))
+	}
+	cols = append(cols, quote(dest.ColDeleted), quote(dest.ColSyncedAt), quote(dest.ColAccount))
+	res, err := tx.ExecContext(ctx, "LOAD DATA LOCAL INFILE 'Reader::"+name+"' INTO TABLE "+quote(b.Table.Name)+
+		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ("+strings.Join(cols, ", ")+")")
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	var warnings int64
+	if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
+		return err
+	}
+	if n != int64(len(rows)) || warnings != 0 {
+		return errBulkFallback
+	}
+	return nil
+}
+
+// tsvField writes one value in LOAD DATA's default format: \N for NULL,
+// backslash escapes for the backslash, tab, newline, carriage return and NUL.
+func tsvField(buf *bytes.Buffer, v any) {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		buf.WriteString(`\N`)
+		return
+	case string:
+		s = x
+	case json.RawMessage:
+		s = string(x)
+	case int64:
+		buf.WriteString(strconv.FormatInt(x, 10))
+		return
+	case float64:
+		buf.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		return
+	case bool:
+		if x {
+			buf.WriteByte('1')
+		} else {
+			buf.WriteByte('0')
+		}
+		return
+	default:
+		s = fmt.Sprint(x)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			buf.WriteString(`\\`)
+		case '\t':
+			buf.WriteString(`\t`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\r':
+			buf.WriteString(`\r`)
+		case 0:
+			buf.WriteString(`\0`)
+		default:
+			buf.WriteByte(c)
+		}
+	}
 }

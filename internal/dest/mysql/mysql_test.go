@@ -58,6 +58,7 @@ func withDatabase(t testing.TB, base string) string {
 
 func TestConformance(t *testing.T) {
 	base := serverURL(t)
+	before := mysql.BulkFallbacks()
 	desttest.Run(t, func(t *testing.T) dest.Destination {
 		d, err := dest.Open(context.Background(), withDatabase(t, base))
 		if err != nil {
@@ -65,6 +66,43 @@ func TestConformance(t *testing.T) {
 		}
 		return d
 	})
+	// New rows, odd values included, went in through LOAD DATA as sent.
+	if n := mysql.BulkFallbacks() - before; n != 0 {
+		t.Errorf("%d batches fell back from LOAD DATA to upserts", n)
+	}
+}
+
+// TestBulkLoadFallsBack makes LOAD DATA adjust a value (an id longer than
+// the column): the batch is redone with upserts, which fail in strict mode
+// rather than store a truncated id.
+func TestBulkLoadFallsBack(t *testing.T) {
+	d, err := dest.Open(context.Background(), withDatabase(t, serverURL(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tb := desttest.BenchTable
+	if err := d.Migrate(context.Background(), tb); err != nil {
+		t.Fatal(err)
+	}
+	row := desttest.BenchRow(1, 1)
+	row.ID = strings.Repeat("x", 300)
+	row.Values[0] = row.ID
+	before := mysql.BulkFallbacks()
+	err = d.Write(context.Background(), &dest.Batch{Table: tb, Rows: []dest.Row{row}})
+	if mysql.BulkFallbacks() != before+1 {
+		t.Errorf("no fallback after a truncated id (write error %v)", err)
+	}
+	rows, rerr := d.(dest.Reader).ReadRows(context.Background(), tb.Name)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil && (len(rows) != 1 || rows[0]["id"] != row.ID) {
+		t.Errorf("write succeeded but stored %d rows: %v", len(rows), rows)
+	}
+	if err != nil && len(rows) != 0 {
+		t.Errorf("write failed (%v) but left %d rows", err, len(rows))
+	}
 }
 
 func TestDSN(t *testing.T) {
