@@ -571,3 +571,30 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestNothingIsCreatedInTheFuture: every object and event of a generated
+// account was created at or before the clock (an incremental sync's events
+// cursor relies on it).
+func TestNothingIsCreatedInTheFuture(t *testing.T) {
+	now := time.Unix(1790000000, 0)
+	e, err := New(Config{Seed: 42, Objects: 100000, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, acct := range e.Accounts() {
+		for stream := range e.Counts(acct) {
+			for _, o := range e.Objects(acct, stream) {
+				var v struct {
+					ID      string `json:"id"`
+					Created int64  `json:"created"`
+				}
+				if err := json.Unmarshal(o, &v); err != nil {
+					t.Fatal(err)
+				}
+				if v.Created > now.Unix()+5 {
+					t.Fatalf("%s %s created %d, after the clock %d", stream, v.ID, v.Created, now.Unix())
+				}
+			}
+		}
+	}
+}

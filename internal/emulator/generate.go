@@ -516,8 +516,10 @@ func (g *gen) invoice(c custInfo, cur string, created int64, subID string, subPr
 	}
 	var paidAt any
 	if paid {
-		paidAt = created + 3600
-		g.charge(c, total, cur, created+3600, "Invoice "+id, id)
+		// Nothing is created after now, not even an invoice's charge.
+		paid := min(created+3600, g.now)
+		paidAt = paid
+		g.charge(c, total, cur, paid, "Invoice "+id, id)
 		g.paidInv = append(g.paidInv, invInfo{id: id, customer: c.id, currency: cur, amount: total, created: created})
 	}
 	over = append(over, field{"status_transitions", sub{g.nest("invoice", "status_transitions"), fields{{"paid_at", paidAt}, {"finalized_at", map[bool]any{true: created + 60, false: nil}[status != "draft"]}}}})
@@ -694,7 +696,7 @@ func (g *gen) setupIntents() {
 			if k > 0 {
 				att = g.id("setatt_")
 			}
-			ac := created + int64(k)*60
+			ac := min(created+int64(k)*60, g.now)
 			st := map[bool]string{true: "succeeded", false: "failed"}[status == "succeeded" && k == m-1]
 			ao := fields{{"id", att}, {"created", ac}, {"setup_intent", id}, {"customer", c.id}, {"payment_method", c.pm}, {"status", st}, {"usage", "off_session"},
 				{"payment_method_details", sub{g.nest("setup_attempt", "payment_method_details"), fields{{"type", "card"}}}}}
