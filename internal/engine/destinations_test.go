@@ -431,6 +431,25 @@ func TestFullRefreshStartsOneGeneration(t *testing.T) {
 			t.Errorf("%s: resumed replica differs from the uninterrupted one (-uninterrupted +resumed):\n%s", table, truncateDiff(diff))
 		}
 	}
+
+	// An events cursor past Stripe's 30-day retention re-reads the event
+	// streams in full: a new generation, once per table.
+	f.emu.Advance(31 * 24 * time.Hour)
+	if err := f.emu.Mutate("", "customers", 1, 1, 0); err != nil { // an event at the new time
+		t.Fatal(err)
+	}
+	c.reset()
+	res, err := run(c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begun = c.reset()
+	if begun["customers"] != 1 || begun["invoices"] != 1 {
+		t.Errorf("expired events cursor: BeginFull calls %v (notes %q), want customers and invoices once", begun, res.Notes)
+	}
+	if got := dataFiles(t, dir, "customers"); len(got) >= len(third) || contains(got, third[len(third)-1]) {
+		t.Errorf("expired-cursor re-read kept the earlier generation's parts: %v then %v", third, got)
+	}
 }
 
 func liveRows(t *testing.T, d dest.Destination, table string) map[string]map[string]any {
