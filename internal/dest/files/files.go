@@ -241,12 +241,19 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 	}
 	addColumns(ti, b.Table.Columns)
 	var obsolete []string
-	if len(recs) > 0 {
+	// After BeginFull, the first rows start the new generation; so does a
+	// checkpoint of the table's own stream without rows (a full re-read
+	// that found nothing leaves an empty table, not the old one). Other
+	// checkpoints (the events cursor) leave the pending refresh alone.
+	st := b.State
+	startGen := d.full[b.Table.Name] && (len(recs) > 0 ||
+		st != nil && (st.Stream == b.Table.Name || strings.HasPrefix(st.Stream, b.Table.Name+"@")))
+	if len(recs) > 0 || startGen {
 		if ti.Next == 0 {
 			ti.Next = 1
 		}
 		n := ti.Next
-		base := d.full[b.Table.Name] || ti.Generation == 0
+		base := startGen || ti.Generation == 0
 		name := d.partName(b.Table.Name, n)
 		if base {
 			name = d.baseName(b.Table.Name)
@@ -287,9 +294,7 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 		return err
 	}
 	d.st = next
-	if len(recs) > 0 {
-		// Only a batch with rows starts the generation: a checkpoint-only
-		// write leaves the pending full refresh to the next rows.
+	if startGen {
 		delete(d.full, b.Table.Name)
 	}
 	for _, f := range obsolete {

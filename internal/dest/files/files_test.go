@@ -149,3 +149,54 @@ func TestUnwritableDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestFullRefreshWithoutRows: a full refresh whose re-read finds nothing
+// (only its checkpoint is written) leaves an empty table, in every format.
+func TestFullRefreshWithoutRows(t *testing.T) {
+	ctx := context.Background()
+	tb := dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}, {Name: "n", Type: catalog.TypeInteger}}}
+	for _, format := range []string{files.CSV, files.JSONL, files.Parquet} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := files.Open(ctx, format, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ {
+				id := fmt.Sprint("cus_", i)
+				if err := d.Write(ctx, &dest.Batch{Table: tb, Rows: []dest.Row{{ID: id, Values: []any{id, int64(i)}}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.BeginFull(ctx, "customers"); err != nil {
+				t.Fatal(err)
+			}
+			// Another stream's checkpoint (the events cursor) does not start it.
+			ev := &dest.State{Pipeline: "p", Stream: "_events", Cursor: json.RawMessage(`{"created":1}`)}
+			if err := d.Write(ctx, &dest.Batch{Table: tb, State: ev}); err != nil {
+				t.Fatal(err)
+			}
+			if rows, err := d.ReadRows(ctx, "customers"); err != nil || len(rows) != 2 {
+				t.Errorf("the events cursor started the generation: %d rows, %v", len(rows), err)
+			}
+			st := &dest.State{Pipeline: "p", Stream: "customers", Cursor: json.RawMessage(`{"phase":"done"}`)}
+			if err := d.Write(ctx, &dest.Batch{Table: tb, State: st}); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"_stripeline_state.json", "customers." + format}, names(t, dir)); diff != "" {
+				t.Errorf("files (-want +got):\n%s", diff)
+			}
+			rows, err := d.ReadRows(ctx, "customers")
+			if err != nil || len(rows) != 0 {
+				t.Errorf("after an empty full refresh: %d rows, %v", len(rows), err)
+			}
+			// The next write appends to the new generation.
+			if err := d.Write(ctx, &dest.Batch{Table: tb, Rows: []dest.Row{{ID: "cus_9", Values: []any{"cus_9", int64(9)}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if rows, err := d.ReadRows(ctx, "customers"); err != nil || len(rows) != 1 {
+				t.Errorf("after one more row: %v, %v", rows, err)
+			}
+		})
+	}
+}
