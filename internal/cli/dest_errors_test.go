@@ -166,3 +166,25 @@ func TestSyncMissingPostgresDatabase(t *testing.T) {
 		t.Error("a schema was created for the failed sync")
 	}
 }
+
+// TestReadMissingReplica: query and export of a replica that is not there
+// say so and create nothing (no empty SQLite file, no directory).
+func TestReadMissingReplica(t *testing.T) {
+	base := destEmulator(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "typo.db")
+	code, out, errOut := runCLI(t, base, destKey, "query", "SELECT 1", "--dest", "sqlite://"+db)
+	assertDestFailure(t, code, out, errOut, "no replica at --dest sqlite://"+db)
+	notThere(t, db)
+
+	exp := filepath.Join(dir, "export")
+	code, out, errOut = runCLI(t, base, destKey, "export", "customers", "--dest", "jsonl://"+exp, "--format", "csv")
+	assertDestFailure(t, code, out, errOut, "no replica at --dest jsonl://"+exp)
+	notThere(t, exp)
+
+	code, out, errOut = runCLI(t, base, destKey, "query", "SELECT 1", "--dest", "csv://"+exp)
+	if code != 2 || !strings.Contains(errOut, "cannot run SQL") {
+		t.Errorf("query on csv: exit %d\n%s%s", code, out, errOut)
+	}
+	notThere(t, exp)
+}

@@ -79,7 +79,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 // exportFromReplica reads the stream's table through dest.Reader; columns
 // follow the catalog's order, then any others, then the bookkeeping ones.
 func (a *App) exportFromReplica(ctx context.Context, u, stream string) ([]dest.Column, [][]any, error) {
-	dst, err := dest.Open(ctx, u)
+	dst, err := openReplica(ctx, u)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net/url"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stripeline/stripeline/internal/dest"
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
+	"github.com/stripeline/stripeline/internal/dest/sqlite"
 )
 
 func init() { register(newQueryCmd) }
@@ -28,7 +32,10 @@ replica's schema comes first in the search path.`,
 				return usagef("the SQL query is empty")
 			}
 			u := a.destURL(dstFlag)
-			dst, err := dest.Open(cmd.Context(), u)
+			if scheme := schemeOf(u); scheme == "csv" || scheme == "jsonl" || scheme == "parquet" {
+				return usagef("--dest %s cannot run SQL: query works on sqlite://, postgres:// and mysql:// replicas; use export for files", dest.Redact(u))
+			}
+			dst, err := openReplica(cmd.Context(), u)
 			if err != nil {
 				return err
 			}
@@ -46,4 +53,36 @@ replica's schema comes first in the search path.`,
 	}
 	cmd.Flags().StringVar(&dstFlag, "dest", "", "replica URL (default: config dest, else sqlite://stripeline.db)")
 	return cmd
+}
+
+func schemeOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme
+}
+
+// openReplica opens an existing replica for reading. A SQLite file or an
+// export directory that is not there is an error, not a new empty replica
+// left behind by a typo.
+func openReplica(ctx context.Context, rawURL string) (dest.Destination, error) {
+	if u, err := url.Parse(rawURL); err == nil {
+		var path string
+		switch u.Scheme {
+		case "sqlite":
+			path = sqlite.PathFromURL(u)
+		case "csv", "jsonl", "parquet":
+			path = u.Host + u.Path
+			if u.Opaque != "" {
+				path = u.Opaque
+			}
+		}
+		if path != "" && path != ":memory:" {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("no replica at --dest %s: %s does not exist (sync into it first: stripeline sync --dest %s)", dest.Redact(rawURL), path, dest.Redact(rawURL))
+			}
+		}
+	}
+	return dest.Open(ctx, rawURL)
 }
