@@ -113,3 +113,46 @@ func TestDefaultSchemaAndQuery(t *testing.T) {
 		t.Error("Query ran a write statement")
 	}
 }
+
+// TestConcurrentWritersSameNewIDs: writers racing to insert the same new
+// ids (each looks them up, finds none and copies them in) all succeed; the
+// losers of the race are merged through the staging table.
+func TestConcurrentWritersSameNewIDs(t *testing.T) {
+	dsn, _ := withSchema(t, serverURL(t))
+	ctx := context.Background()
+	tb := desttest.BenchTable
+	var ds []dest.Destination
+	for i := 0; i < 4; i++ {
+		d, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if err := d.Migrate(ctx, tb); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	errs := make(chan error, len(ds))
+	for v, d := range ds {
+		go func() {
+			rows := make([]dest.Row, 300)
+			for i := range rows {
+				rows[i] = desttest.BenchRow(i, v)
+			}
+			errs <- d.Write(ctx, &dest.Batch{Table: tb, Rows: rows})
+		}()
+	}
+	for range ds {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent write: %v", err)
+		}
+	}
+	got, err := ds[0].(dest.Reader).ReadRows(ctx, tb.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 300 {
+		t.Errorf("%d rows, want 300", len(got))
+	}
+}
