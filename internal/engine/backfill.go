@@ -622,10 +622,34 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 		u.rows[j.main] = rows
 	}
 	for _, e := range j.embeds {
+		// Most parents embed their whole child list; those whose list goes
+		// on (has_more) or did not come cost requests, made concurrently so
+		// one page of invoices does not wait on its lines one by one.
+		var mu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
 		for _, o := range objs {
-			if err := r.embedded(ctx, e, o, u); err != nil {
-				return err
+			local := &unit{rows: map[*table][]dest.Row{}}
+			merge := func() {
+				mu.Lock()
+				u.rows[e.table] = append(u.rows[e.table], local.rows[e.table]...)
+				mu.Unlock()
 			}
+			if !needsFetch(e, o) {
+				if err := r.embedded(ctx, e, o, local); err != nil {
+					return err
+				}
+				merge()
+				continue
+			}
+			g.Go(func() error {
+				err := r.embedded(gctx, e, o, local)
+				merge()
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
 		}
 	}
 	if j.child != nil {
@@ -688,6 +712,13 @@ func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage,
 		return r.children(ctx, e.child, parentID, last, add)
 	}
 	return nil
+}
+
+// needsFetch reports whether a parent's embedded list is incomplete or
+// missing, so reading it takes requests.
+func needsFetch(e *embed, parent json.RawMessage) bool {
+	v := gjson.GetBytes(parent, e.field)
+	return !v.IsObject() || v.Get("object").Str != "list" || v.Get("has_more").Bool()
 }
 
 // children lists every child of one parent, after the given id.

@@ -57,7 +57,8 @@ type Options struct {
 	FullRefresh bool
 	// SkipUnreadable turns a stream the key may not read into a warning.
 	SkipUnreadable bool
-	// BatchRows is the writer's batch size (default 5000).
+	// BatchRows is the writer's batch size (default 2000); the writer holds
+	// at most four batches' worth of rows across all streams.
 	BatchRows int
 	// Progress receives counts as they change; may be nil.
 	Progress Progress
@@ -136,7 +137,7 @@ func (o *Options) defaults() {
 		o.PerStream = max(4, o.Concurrency/2)
 	}
 	if o.BatchRows <= 0 {
-		o.BatchRows = 5000
+		o.BatchRows = 2000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -45,6 +45,7 @@ type writer struct {
 	in        chan *unit
 	done      chan error
 	bufs      map[*job]*jobBuffer
+	buffered  int // rows held in all buffers
 	onWrite   func(j *job, table string, rows int)
 	now       func() time.Time
 }
@@ -98,6 +99,7 @@ func (w *writer) accept(ctx context.Context, u *unit) error {
 		b = &jobBuffer{rows: map[*table][]dest.Row{}, state: u.job.state}
 		w.bufs[u.job] = b
 	}
+	before := b.n
 	for t, rows := range u.rows {
 		if len(rows) == 0 {
 			continue
@@ -120,8 +122,22 @@ func (w *writer) accept(ctx context.Context, u *unit) error {
 		u.delta(&b.state)
 		b.dirty = true
 	}
+	w.buffered += b.n - before
 	if b.n >= w.batchRows || u.finish || u.ack != nil {
 		return w.flush(ctx, u.job, b)
+	}
+	// Many streams each under their batch size can still add up: keep
+	// memory flat by writing the largest buffer when the total is too big.
+	for w.buffered > 4*w.batchRows {
+		var big *job
+		for j, jb := range w.bufs {
+			if big == nil || jb.n > w.bufs[big].n {
+				big = j
+			}
+		}
+		if err := w.flush(ctx, big, w.bufs[big]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -167,6 +183,7 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 		w.onWrite(j, j.main.name, len(rows))
 	}
 	b.rows[j.main] = rows[:0:0]
+	w.buffered -= b.n
 	b.n = 0
 	b.dirty = false
 	j.setCommitted(st)
