@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,6 +20,9 @@ import (
 )
 
 func init() { register(newSyncCmd) }
+
+// syncMemoryLimit is the Go heap's soft limit during a sync.
+const syncMemoryLimit = 150 << 20
 
 type syncFlags struct {
 	dest           string
@@ -48,6 +53,12 @@ A killed run resumes from its last committed batch.`,
   stripeline sync --start-date 2024-01-01 --max-rps 50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Memory stays flat by design (bounded queues and batches); a soft
+			// limit keeps the garbage collector from letting the heap double
+			// past it. GOMEMLIMIT overrides it.
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(syncMemoryLimit)
+			}
 			return a.runSync(cmd.Context(), f)
 		},
 	}

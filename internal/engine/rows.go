@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -107,7 +108,13 @@ func (t *table) evolve(ctx context.Context, fields map[string]catalog.Type) erro
 // row converts one Stripe object into a row of t. parent is the parent id
 // for child tables.
 func (t *table) row(ctx context.Context, obj json.RawMessage, parent string, deleted bool) (dest.Row, error) {
-	parsed := gjson.ParseBytes(obj)
+	// The object's bytes are a read-only slice of the page body, which the
+	// row keeps anyway (Raw): parse them in place instead of copying, so
+	// string values and JSON sub-values share that memory.
+	if len(obj) == 0 {
+		return dest.Row{}, errNoID
+	}
+	parsed := gjson.Parse(unsafe.String(&obj[0], len(obj)))
 	t.mu.RLock()
 	values := make([]any, len(t.columns))
 	var unknown map[string]catalog.Type
@@ -122,7 +129,7 @@ func (t *table) row(ctx context.Context, obj json.RawMessage, parent string, del
 			}
 			return true
 		}
-		values[i] = convert(v, t.columns[i].Type)
+		values[i] = convertIn(obj, v, t.columns[i].Type)
 		return true
 	})
 	if t.child {
@@ -157,6 +164,15 @@ func inferType(v gjson.Result) catalog.Type {
 	default:
 		return catalog.TypeJSON
 	}
+}
+
+// convertIn is convert for a value parsed from obj in place: JSON values
+// become sub-slices of obj rather than copies.
+func convertIn(obj []byte, v gjson.Result, typ catalog.Type) any {
+	if typ == catalog.TypeJSON && v.Index > 0 && v.Index+len(v.Raw) <= len(obj) && v.Type != gjson.Null {
+		return json.RawMessage(obj[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)])
+	}
+	return convert(v, typ)
 }
 
 // convert maps a JSON value to the Go value of a column type.

@@ -158,10 +158,10 @@ func sameRaw(stored any, raw string) bool {
 	return false
 }
 
-func gjsonKey(name string) string {
-	r := strings.NewReplacer(".", `\.`, "*", `\*`, "?", `\?`)
-	return r.Replace(name)
-}
+// gjsonEscaper escapes gjson path syntax in a field name.
+var gjsonEscaper = strings.NewReplacer(".", `\.`, "*", `\*`, "?", `\?`)
+
+func gjsonKey(name string) string { return gjsonEscaper.Replace(name) }
 
 // expected renders an object's field the way the replica stores it.
 func expected(v gjson.Result, typ catalog.Type) string {

@@ -119,7 +119,7 @@ func open(ctx context.Context, path string) (*Destination, error) {
 	setup := `PRAGMA busy_timeout = 10000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-PRAGMA cache_size = -65536;
+PRAGMA cache_size = -16384;
 CREATE TABLE IF NOT EXISTS "` + dest.StateTable + `" (
 	"pipeline" TEXT NOT NULL,
 	"stream" TEXT NOT NULL,
