@@ -59,13 +59,37 @@ func runMemory(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
 		return fail(err)
 	}
 	start := time.Now()
-	err = cmd.Run()
+	var hwm float64
+	err = cmd.Start()
+	if err == nil {
+		// The child's own high-water mark (VmHWM, reset at exec), polled while
+		// it runs: rusage's maxrss of a child forked from this process can
+		// report this process's size instead.
+		done := make(chan struct{})
+		go func() {
+			tk := time.NewTicker(20 * time.Millisecond)
+			defer tk.Stop()
+			for {
+				if kb := vmHWM(cmd.Process.Pid); kb > 0 {
+					hwm = max(hwm, kb/1024)
+				}
+				select {
+				case <-done:
+					return
+				case <-tk.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+	}
 	r.Seconds = time.Since(start).Seconds()
 	if after, serr := up.Stats(); serr == nil {
 		r.Requests = after.Requests - before.Requests
 		r.RateLimited = after.RateLimited - before.RateLimited
 	}
-	if ps := cmd.ProcessState; ps != nil {
+	r.PeakRSSMB = hwm
+	if ps := cmd.ProcessState; hwm == 0 && ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			r.PeakRSSMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
 		}
@@ -100,4 +124,22 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// vmHWM reads a process's peak resident set size in KiB from /proc, or 0.
+func vmHWM(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				return v
+			}
+		}
+	}
+	return 0
 }
