@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -71,7 +72,7 @@ A killed run resumes from its last committed batch.`,
 	fl.BoolVar(&f.fullRefresh, "full-refresh", false, "ignore saved state and re-read everything")
 	fl.Float64Var(&f.maxRPS, "max-rps", 0, "requests per second for the whole account (default 20 for test keys, 80 for live)")
 	fl.Float64Var(&f.endpointRPS, "endpoint-rps", 0, "requests per second per endpoint (default 20)")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default 16)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default: max-rps × 0.5 s, 8 to 64)")
 	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "warn instead of failing on streams the key may not read")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
 	return cmd
@@ -133,6 +134,9 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		return err
 	}
 	opts.Client = client
+	if opts.Concurrency == 0 {
+		opts.Concurrency, opts.PerStream = inFlight(client.Rates())
+	}
 	dstURL := a.destURL(f.dest)
 	dst, err := dest.Open(ctx, dstURL)
 	if err != nil {
@@ -241,4 +245,15 @@ func withEndpointRPS(rps float64) ClientOption {
 			c.EndpointRPS = rps
 		}
 	}
+}
+
+// typicalLatency is a list request's usual round trip to Stripe.
+const typicalLatency = 0.5 // seconds
+
+// inFlight sizes the request pipe from the pacing rates: enough requests in
+// flight to use the rate (rate × latency), per stream and overall.
+func inFlight(global, endpoint float64) (concurrency, perStream int) {
+	concurrency = min(max(int(math.Ceil(global*typicalLatency)), 8), 64)
+	perStream = min(max(int(math.Ceil(endpoint*typicalLatency))+1, 4), concurrency)
+	return concurrency, perStream
 }

@@ -252,6 +252,9 @@ func (c *Client) APIBase() string { return c.cfg.APIBase }
 // Version returns the pinned Stripe-Version.
 func (c *Client) Version() string { return c.cfg.Version }
 
+// Rates returns the configured global and per-endpoint request rates.
+func (c *Client) Rates() (global, endpoint float64) { return c.cfg.GlobalRPS, c.cfg.EndpointRPS }
+
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{
