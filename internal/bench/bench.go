@@ -457,7 +457,7 @@ func runBackfill(ctx context.Context, cfg Config, up upstream) ([]Report, error)
 		return nil, err
 	}
 	defer up.SetFaults(0, 0, 0)
-	floor := computeFloor(up, cfg.Streams, cfg.RPS, cfg.EndpointRPS)
+	floor := computeFloor(up, cfg.Streams, cfg.RPS, cfg.EndpointRPS, cfg.Latency)
 	conc, per := backfillLimits(cfg)
 	r, _, err := syncAndCheck(ctx, cfg, up, Backfill, cfg.Dest, cfg.ClientRPS, cfg.ClientEndpointRPS, conc, per)
 	r.Floor = &floor

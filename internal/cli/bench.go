@@ -29,7 +29,8 @@ every replica equals the emulated account (exit 1 otherwise):
 
   backfill     300ms per request, 100 req/s global and 25 req/s per endpoint:
                wall time, requests, 429s, and the ratio to the floor
-               max(Σ pages ÷ 100, pages of the busiest endpoint ÷ 25)
+               max(Σ pages ÷ 100, pages of the busiest endpoint ÷ 25,
+                   pages of the longest list without a created filter × 300ms)
   throughput   zero latency, no limits: objects/s into SQLite (and PostgreSQL
                with --dest postgres://… or STRIPELINE_TEST_POSTGRES)
   memory       peak RSS of a child 'stripeline sync' process doing the backfill
@@ -134,8 +135,8 @@ func (a *App) printBench(reports []bench.Report) {
 	tw.Flush()
 	for _, r := range reports {
 		if r.Floor != nil {
-			fmt.Fprintf(a.Stdout, "backfill floor: %d pages (busiest endpoint %s: %d pages); concurrency %d, per stream %d, client peak in flight %d\n",
-				r.Floor.Pages, r.Floor.Endpoint, r.Floor.EndpointPages, r.Concurrency, r.PerStream, r.InFlightPeak)
+			fmt.Fprintf(a.Stdout, "backfill floor %.1fs: %d pages (busiest endpoint %s: %d pages; longest sequential list %s: %d pages); concurrency %d, per stream %d, client peak in flight %d\n",
+				r.Floor.Seconds, r.Floor.Pages, r.Floor.Endpoint, r.Floor.EndpointPages, r.Floor.Sequential, r.Floor.SequentialPages, r.Concurrency, r.PerStream, r.InFlightPeak)
 		}
 		if r.Changes > 0 {
 			fmt.Fprintf(a.Stdout, "incremental: %d changes, %d events applied, %d requests\n", r.Changes, r.EventsApplied, r.Requests)

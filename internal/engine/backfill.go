@@ -76,8 +76,7 @@ func (s *sched) take() (*item, *span, bool) {
 			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob {
 				continue
 			}
-			if best == nil || s.inflight[it.job] < s.inflight[best.job] ||
-				(s.inflight[it.job] == s.inflight[best.job] && estimate(it) > estimate(best)) {
+			if best == nil || better(it, best, s.inflight) {
 				best = it
 			}
 		}
@@ -94,6 +93,20 @@ func (s *sched) take() (*item, *span, bool) {
 		}
 		s.cond.Wait()
 	}
+}
+
+// better orders free items: a list without a created filter first (it can
+// only be read one page after another, so it sets the run's length), then
+// the job with the fewest requests in flight (fairness across streams), then
+// the most estimated work.
+func better(a, b *item, inflight map[*job]int) bool {
+	if a.job.sliced != b.job.sliced {
+		return !a.job.sliced
+	}
+	if inflight[a.job] != inflight[b.job] {
+		return inflight[a.job] < inflight[b.job]
+	}
+	return estimate(a) > estimate(b)
 }
 
 // split carves the lower half off the busy range with the most estimated
