@@ -65,8 +65,9 @@ func runMemory(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
 		// The child's own high-water mark (VmHWM, reset at exec), polled while
 		// it runs: rusage's maxrss of a child forked from this process can
 		// report this process's size instead.
-		done := make(chan struct{})
+		done, polled := make(chan struct{}), make(chan struct{})
 		go func() {
+			defer close(polled)
 			tk := time.NewTicker(20 * time.Millisecond)
 			defer tk.Stop()
 			for {
@@ -82,6 +83,7 @@ func runMemory(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
 		}()
 		err = cmd.Wait()
 		close(done)
+		<-polled
 	}
 	r.Seconds = time.Since(start).Seconds()
 	if after, serr := up.Stats(); serr == nil {
