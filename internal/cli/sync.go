@@ -72,7 +72,7 @@ A killed run resumes from its last committed batch.`,
 	fl.BoolVar(&f.fullRefresh, "full-refresh", false, "ignore saved state and re-read everything")
 	fl.Float64Var(&f.maxRPS, "max-rps", 0, "requests per second for the whole account (default 20 for test keys, 80 for live)")
 	fl.Float64Var(&f.endpointRPS, "endpoint-rps", 0, "requests per second per endpoint (default 20)")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default: 0.8 × max-rps × 0.4 s, 8 to 64)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default: max-rps × 0.4 s, 8 to 64)")
 	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "warn instead of failing on streams the key may not read")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
 	return cmd
@@ -253,9 +253,9 @@ const typicalLatency = 0.4 // seconds
 // inFlight sizes the request pipe from the pacing rates: about rate ×
 // latency requests in flight use the rate (Little's law); more would only
 // queue in the pacer, where they delay lists that must be paged one page
-// after another, so a fifth of the rate is left spare overall.
+// after another.
 func inFlight(global, endpoint float64) (concurrency, perStream int) {
-	concurrency = min(max(int(math.Ceil(global*typicalLatency*0.8)), 8), 64)
+	concurrency = min(max(int(math.Ceil(global*typicalLatency)), 8), 64)
 	perStream = min(max(int(math.Ceil(endpoint*typicalLatency))+1, 4), concurrency)
 	return concurrency, perStream
 }

@@ -46,12 +46,31 @@ type sched struct {
 	failed   map[*job]bool
 	perJob   int
 	stopped  bool
+	// workers is the number of workers; sliced counts the requests of
+	// sliced jobs in flight. While a sequential list is still being read,
+	// sliced work keeps a fifth of the workers free: requests beyond what
+	// the rate can serve only queue in the client's pacer, where the
+	// sequential list, which sets the run's length, would wait behind them.
+	workers int
+	sliced  int
 }
 
-func newSched(perJob int) *sched {
-	s := &sched{inflight: map[*job]int{}, left: map[*job]int{}, nextID: map[*job]int{}, failed: map[*job]bool{}, perJob: perJob}
+func newSched(perJob, workers int) *sched {
+	s := &sched{inflight: map[*job]int{}, left: map[*job]int{}, nextID: map[*job]int{}, failed: map[*job]bool{}, perJob: perJob, workers: workers}
 	s.cond = sync.NewCond(&s.mu)
 	return s
+}
+
+// slicedRoom reports whether another sliced request may start.
+func (s *sched) slicedRoom() bool {
+	limit := s.workers
+	for _, it := range s.items {
+		if !it.job.sliced && !it.done && !s.failed[it.job] {
+			limit = s.workers - max(1, s.workers/5)
+			break
+		}
+	}
+	return s.sliced < limit
 }
 
 func (s *sched) add(it *item) {
@@ -72,8 +91,9 @@ func (s *sched) take() (*item, *span, bool) {
 			return nil, nil, false
 		}
 		var best *item
+		room := s.slicedRoom()
 		for _, it := range s.items {
-			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob {
+			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob || (it.job.sliced && !room) {
 				continue
 			}
 			if best == nil || better(it, best, s.inflight) {
@@ -83,10 +103,16 @@ func (s *sched) take() (*item, *span, bool) {
 		if best != nil {
 			best.busy = true
 			s.inflight[best.job]++
+			if best.job.sliced {
+				s.sliced++
+			}
 			return best, nil, true
 		}
-		if it, sp := s.split(); it != nil {
-			return it, sp, true
+		if room {
+			if it, sp := s.split(); it != nil {
+				s.sliced++
+				return it, sp, true
+			}
 		}
 		if s.remaining() == 0 {
 			return nil, nil, false
@@ -164,6 +190,9 @@ func (s *sched) release(it *item, done bool) (jobDone bool) {
 	defer s.mu.Unlock()
 	it.busy = false
 	s.inflight[it.job]--
+	if it.job.sliced {
+		s.sliced--
+	}
 	if done && !it.done {
 		it.done = true
 		s.left[it.job]--
@@ -203,7 +232,7 @@ func (r *runner) backfill(ctx context.Context) error {
 	if err := r.beginFull(ctx); err != nil {
 		return err
 	}
-	s := newSched(r.opts.PerStream)
+	s := newSched(r.opts.PerStream, r.opts.Concurrency)
 	var active, finishing []*job
 	for _, j := range r.jobs {
 		if j.mode == modeEvents {
