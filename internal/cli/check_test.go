@@ -10,11 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/cli"
@@ -195,47 +193,8 @@ func freeAddr(t *testing.T) string {
 // TestCheckAgainstStripeMock runs check against Stripe's official mock
 // (go tool stripe-mock), skipping when it cannot be started.
 func TestCheckAgainstStripeMock(t *testing.T) {
-	if testing.Short() {
-		t.Skip("stripe-mock test skipped in -short mode")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	// `go tool -n` builds the tool (cached) and prints its binary, which we
-	// then run ourselves so killing it leaves no child behind.
-	bin, err := exec.CommandContext(ctx, "go", "tool", "-n", "stripe-mock").Output()
-	if err != nil {
-		t.Skipf("stripe-mock unavailable (go tool -n stripe-mock: %v)", err)
-	}
-	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.CommandContext(ctx, strings.TrimSpace(string(bin)), "-http-addr", httpAddr, "-https-addr", httpsAddr)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start stripe-mock: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", httpAddr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Skipf("stripe-mock did not listen on %s within 30s: %s", httpAddr, logs.String())
-		}
-		// Poll the port; the mock loads its 8 MB spec before listening.
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			t.Skip("stripe-mock start timed out")
-		}
-	}
-
-	code, out, errOut := runCLI(t, "http://"+httpAddr, "sk_test_123", "check", "--format", "json")
+	base := startStripeMock(t)
+	code, out, errOut := runCLI(t, base, "sk_test_123", "check", "--format", "json")
 	if code != 0 {
 		t.Fatalf("check against stripe-mock: exit %d, stderr %s", code, errOut)
 	}
