@@ -457,29 +457,7 @@ func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]d
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	defer rows.Close()
-	var out []dest.Run
-	for rows.Next() {
-		var r dest.Run
-		var started string
-		var finished, streams, errText sql.NullString
-		if err := rows.Scan(&r.ID, &r.Pipeline, &started, &finished, &r.Status, &streams, &errText); err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
-		}
-		r.Started, _ = time.Parse(timeLayout, started)
-		if finished.Valid {
-			r.Finished, _ = time.Parse(timeLayout, finished.String)
-		}
-		if streams.Valid {
-			r.Streams = json.RawMessage(streams.String)
-		}
-		r.Error = errText.String
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
+	return dest.ScanRuns(rows, timeLayout)
 }
 
 // Query runs an SQL statement in a read-only transaction. Integers come
