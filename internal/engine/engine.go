@@ -150,6 +150,14 @@ func (o *Options) defaults() {
 	}
 }
 
+// RangeProgress is optionally implemented by a Progress. A sliced backfill
+// (a list with a created filter) reports the share of its created range read
+// so far, so a face can show a percentage and an estimate of the time left.
+// Calls come from several goroutines; share only grows within a run.
+type RangeProgress interface {
+	Covered(stream string, share float64)
+}
+
 type nopProgress struct{}
 
 func (nopProgress) Start(string)          {}
