@@ -45,6 +45,9 @@ const (
 
 const timeLayout = "2006-01-02 15:04:05.000000"
 
+// connectTimeout bounds a connection attempt unless the URL sets timeout.
+const connectTimeout = 15 * time.Second
+
 func sqlType(t catalog.Type) string {
 	switch t {
 	case catalog.TypeInteger:
@@ -63,6 +66,7 @@ func sqlType(t catalog.Type) string {
 // Destination is a replica in one MySQL or MariaDB database.
 type Destination struct {
 	db     *sql.DB
+	dsn    string // for the run lock's own connection
 	dbName string
 
 	ddl    sync.Mutex
@@ -93,6 +97,9 @@ func DSN(rawURL string) (string, string, error) {
 	if cfg.DBName == "" {
 		return "", "", errors.New("no database in the URL")
 	}
+	// An unreachable server is an error, not a hang (the URL's timeout
+	// parameter overrides it).
+	cfg.Timeout = connectTimeout
 	cfg.ParseTime = false
 	cfg.MultiStatements = false
 	// Arguments are escaped into the statement by the driver (safe with
@@ -130,8 +137,11 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 			}
 		}
 		hint := "check that MySQL/MariaDB is running there, the database exists and the URL's user and password are right"
-		if what == "parse" {
+		switch what {
+		case "parse":
 			hint = "use mysql://user:password@host:3306/DATABASE"
+		case "set up":
+			hint = "the user needs CREATE, ALTER, SELECT, INSERT, UPDATE and DELETE on the database: GRANT ALL ON `" + dbNameOf(rawURL) + "`.* TO the user"
 		}
 		return fmt.Errorf("%s mysql destination %s: %s (%s)", what, dest.Redact(rawURL), msg, hint)
 	}
@@ -150,7 +160,7 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 		db.Close()
 		return nil, fail("connect to", err)
 	}
-	d := &Destination{db: db, dbName: dbName, tables: map[string]map[string]bool{}}
+	d := &Destination{db: db, dsn: dsn, dbName: dbName, tables: map[string]map[string]bool{}}
 	for _, s := range []string{
 		"CREATE TABLE IF NOT EXISTS " + quote(dest.StateTable) + ` (
 			pipeline VARCHAR(255) NOT NULL, stream VARCHAR(255) NOT NULL, ` + "`cursor`" + ` JSON, updated_at DATETIME(6) NOT NULL,
@@ -158,6 +168,9 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 		"CREATE TABLE IF NOT EXISTS " + quote(dest.RunsTable) + ` (
 			id VARCHAR(255) NOT NULL PRIMARY KEY, pipeline VARCHAR(255) NOT NULL, started DATETIME(6) NOT NULL, finished DATETIME(6) NULL,
 			status VARCHAR(32) NOT NULL, streams JSON, error LONGTEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+		"CREATE TABLE IF NOT EXISTS " + quote(dest.LocksTable) + ` (
+			pipeline VARCHAR(255) NOT NULL PRIMARY KEY, host VARCHAR(255) NOT NULL, pid BIGINT NOT NULL, run_id VARCHAR(255) NOT NULL,
+			since DATETIME(6) NOT NULL, connection_id BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	} {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			db.Close()
@@ -165,6 +178,12 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 		}
 	}
 	return d, nil
+}
+
+// dbNameOf is the database a URL names, for hints.
+func dbNameOf(rawURL string) string {
+	_, name, _ := DSN(rawURL)
+	return name
 }
 
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
