@@ -37,6 +37,7 @@ type syncFlags struct {
 	concurrency    int
 	skipUnreadable bool
 	pipeline       string
+	wait           waitFlag
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -51,8 +52,19 @@ that have events and a created cursor (minus --lookback-days) for the others.
 A killed run resumes from its last committed batch.`,
 		Example: `  stripeline sync --dest sqlite://stripe.db
   stripeline sync --dest postgres://localhost/db?schema=stripe --streams customers,invoices,invoices_lines
-  stripeline sync --start-date 2024-01-01 --max-rps 50`,
-		Args: cobra.NoArgs,
+  stripeline sync --start-date 2024-01-01 --max-rps 50
+  stripeline sync --wait=10m   # if a run of the pipeline is going on, wait up to 10 minutes for it`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// --wait takes an optional value, so pflag reads `--wait 5m`
+			// as --wait alone followed by an argument 5m.
+			if len(args) == 1 && cmd.Flags().Changed("wait") && f.wait.d == dest.WaitForever {
+				if err := f.wait.Set(args[0]); err != nil {
+					return usagef("--wait: %v", err)
+				}
+				return nil
+			}
+			return cobra.NoArgs(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Memory stays flat by design (bounded queues and batches); a soft
 			// limit keeps the garbage collector from letting the heap double
@@ -75,8 +87,39 @@ A killed run resumes from its last committed batch.`,
 	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default: max-rps × 0.4 s, 8 to 64)")
 	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "warn instead of failing on streams the key may not read")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
+	fl.Var(&f.wait, "wait", "if another run of the pipeline holds the destination, wait up to `DURATION` for it (--wait alone: as long as it takes) instead of exiting 1")
+	fl.Lookup("wait").NoOptDefVal = "forever"
 	return cmd
 }
+
+// waitFlag is --wait[=DURATION]: alone ("forever") it waits as long as it
+// takes; unset it does not wait.
+type waitFlag struct{ d time.Duration }
+
+func (w *waitFlag) String() string {
+	switch {
+	case w.d < 0:
+		return "forever"
+	case w.d == 0:
+		return ""
+	}
+	return w.d.String()
+}
+
+func (w *waitFlag) Set(s string) error {
+	if s == "forever" {
+		w.d = dest.WaitForever
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration: use e.g. --wait=5m, or --wait alone to wait as long as it takes", s)
+	}
+	w.d = d
+	return nil
+}
+
+func (w *waitFlag) Type() string { return "duration" }
 
 // parseDate accepts YYYY-MM-DD or RFC 3339.
 func parseDate(flag, s string) (time.Time, error) {
@@ -105,7 +148,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 	opts := engine.Options{
 		Pipeline: f.pipeline, Account: a.Account, Streams: f.streams, StartDate: start,
 		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
-		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
+		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(), LockWait: f.wait.d,
 	}
 	if opts.Pipeline == "" {
 		opts.Pipeline = "default"
