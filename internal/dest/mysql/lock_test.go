@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
 	"github.com/stripeline/stripeline/internal/dest/mysql"
 )
 
@@ -63,5 +64,32 @@ func TestLockLostWithConnection(t *testing.T) {
 	}
 	if err := l.Unlock(); err != nil {
 		t.Errorf("Unlock of a lost lock: %v", err)
+	}
+}
+
+// TestConcurrentFirstOpens: several destinations opened at once on one new
+// database, each creating the same table (half of them with one more
+// column), all succeed and can write.
+func TestConcurrentFirstOpens(t *testing.T) {
+	u := withDatabase(t, serverURL(t))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 6
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			d, err := mysql.Open(ctx, u)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer d.Close()
+			errs <- desttest.MigrateAndWrite(ctx, d, i)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -14,9 +14,9 @@ import (
 )
 
 // TestConcurrentFirstOpens: several destinations opened at once on one new
-// schema, each creating the same table, all succeed (CREATE SCHEMA and
-// CREATE TABLE IF NOT EXISTS race on the catalog's unique indexes unless
-// serialised).
+// schema, each creating the same table (half of them with one more
+// column), all succeed (CREATE SCHEMA and CREATE TABLE IF NOT EXISTS race
+// on the catalog's unique indexes unless serialised) and can write.
 func TestConcurrentFirstOpens(t *testing.T) {
 	dsn, _ := withSchema(t, serverURL(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -24,7 +24,7 @@ func TestConcurrentFirstOpens(t *testing.T) {
 	const n = 6
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -34,7 +34,7 @@ func TestConcurrentFirstOpens(t *testing.T) {
 				return
 			}
 			defer d.Close()
-			errs <- d.Migrate(ctx, desttest.BenchTable)
+			errs <- desttest.MigrateAndWrite(ctx, d, i)
 		}()
 	}
 	wg.Wait()
