@@ -72,6 +72,9 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Timeout bounds one attempt, response body included: 0 means 80s.
 	Timeout time.Duration
+	// ConnectTimeout bounds the DNS lookup and TCP connect of a new
+	// connection: 0 means 10s. Ignored when HTTPClient is set.
+	ConnectTimeout time.Duration
 	// Proxy is an HTTP(S) proxy URL; empty means HTTPS_PROXY/HTTP_PROXY
 	// from the environment. Ignored when HTTPClient is set.
 	Proxy string
@@ -185,6 +188,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "stripeline/dev"
 	}
@@ -195,16 +201,15 @@ func New(cfg Config) (*Client, error) {
 
 	hc := cfg.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 128
+		var proxy *url.URL
 		if cfg.Proxy != "" {
 			pu, err := url.Parse(cfg.Proxy)
 			if err != nil || pu.Host == "" {
 				return nil, fmt.Errorf("proxy %q is not a URL such as http://proxy:3128", cfg.Proxy)
 			}
-			tr.Proxy = http.ProxyURL(pu)
+			proxy = pu
 		}
-		hc = &http.Client{Transport: tr}
+		hc = &http.Client{Transport: newTransport(proxy, cfg.ConnectTimeout)}
 	}
 	wrapped := *hc
 	inner := wrapped.Transport
@@ -491,27 +496,4 @@ func newIdempotencyKey() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return "stripeline-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// exchange holds the status and headers of one attempt's response, recorded
-// by the transport because stripe-go drops them for non-Stripe error bodies.
-type exchange struct {
-	status int
-	header http.Header
-}
-
-type exchangeKey struct{}
-
-// recorder is the http.RoundTripper wrapper that fills the attempt's exchange.
-type recorder struct{ next http.RoundTripper }
-
-func (r recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := r.next.RoundTrip(req)
-	if res != nil {
-		if ex, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
-			ex.status = res.StatusCode
-			ex.header = res.Header.Clone()
-		}
-	}
-	return res, err
 }
