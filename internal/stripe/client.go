@@ -72,7 +72,9 @@ type Config struct {
 	// UnreachedRetries bounds the retries of a network error while no
 	// request of the client has had an answer (the base is down, mistyped
 	// or blocked), so a run gives up in seconds instead of riding out
-	// MaxRetries: 0 means 5. It never raises MaxRetries.
+	// MaxRetries: 0 means 5. It never raises MaxRetries. Once a request
+	// has given up that way, later ones are not retried until an answer
+	// comes.
 	UnreachedRetries int
 	// OnRetry, when set, is told about every retry before the client waits
 	// for it (network errors, 5xx, 409, 429): a face shows it so waiting is
@@ -160,6 +162,9 @@ type Client struct {
 	// answered is set by the first response of any status: until then the
 	// base may be down or mistyped, and network errors are retried less.
 	answered atomic.Bool
+	// unreachable is set when a request gave up on network errors before
+	// any answer came; requests after it are not retried until one does.
+	unreachable atomic.Bool
 }
 
 // New returns a client for cfg.
@@ -343,6 +348,9 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		apiErr.Method, apiErr.Path, apiErr.Attempts = method, req.Path, attempt
 		d := c.shouldRetry(req, method, idem, attempt, apiErr, header)
 		if !d.retry {
+			if apiErr.Kind == ErrNetwork && !c.answered.Load() && !req.NoRetry {
+				c.unreachable.Store(true)
+			}
 			return nil, apiErr
 		}
 		r := Retry{

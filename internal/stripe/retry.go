@@ -64,6 +64,11 @@ func (c *Client) shouldRetry(req *Request, method, idem string, attempt int, e *
 	limit := c.cfg.MaxRetries
 	if e.Kind == ErrNetwork && !c.answered.Load() {
 		limit = min(limit, c.cfg.UnreachedRetries)
+		if c.unreachable.Load() {
+			// A request already rode out its retries without an answer:
+			// the next ones fail at once rather than wait as long again.
+			limit = 0
+		}
 	}
 	no := retryDecision{}
 	// A POST without an idempotency key could create twice.

@@ -118,6 +118,13 @@ func TestUnreachedBaseGivesUpSooner(t *testing.T) {
 	if len(clk.slept()) == 0 {
 		t.Error("no backoff was made")
 	}
+	// The next request of that client fails at once: the base had its
+	// chance.
+	_, err = c.Get(context.Background(), "/v1/events", nil)
+	var se *stripe.Error
+	if !errors.As(err, &se) || se.Attempts != 1 || len(log.all()) != stripe.DefaultUnreachedRetries {
+		t.Errorf("request after giving up: %v, %d retries seen; want one attempt and no retry", err, len(log.all())-stripe.DefaultUnreachedRetries)
+	}
 
 	// Once the base has answered, a broken connection is a blip: the full
 	// MaxRetries apply and the retries do not say "cannot reach".
