@@ -26,6 +26,7 @@ func (r *runner) backfill(ctx context.Context) error {
 		return err
 	}
 	s := newSched(r.opts.PerStream, r.opts.Concurrency)
+	s.origin = r.accountCreated(ctx)
 	var active, finishing []*job
 	for _, j := range r.jobs {
 		if j.mode == modeEvents {
@@ -133,6 +134,36 @@ func (r *runner) send(ctx context.Context, w *writer, u *unit) {
 	}
 }
 
+// accountCreated returns when the account was created (no object is
+// older), or stripeEpoch when the client cannot tell. It costs one request,
+// made only when a created range is about to be read.
+func (r *runner) accountCreated(ctx context.Context) int64 {
+	g, ok := r.opts.Client.(interface {
+		Get(ctx context.Context, path string, q url.Values) ([]byte, error)
+	})
+	need := false
+	for _, j := range r.jobs {
+		need = need || (j.mode != modeEvents && j.sliced)
+	}
+	if !ok || !need {
+		return stripeEpoch
+	}
+	r.update(accountName, func(sr *StreamResult) {
+		if sr.Requests == nil {
+			sr.Requests = map[string]int64{}
+		}
+		sr.Requests[modeBackfill]++
+	})
+	body, err := g.Get(ctx, "/v1/account", nil)
+	if c := gjson.GetBytes(body, "created").Int(); err == nil && c > stripeEpoch {
+		return c
+	}
+	return stripeEpoch
+}
+
+// accountName is the line the account lookup is counted under.
+const accountName = "account"
+
 // jobFailed records why a stream could not be read.
 func (r *runner) jobFailed(j *job, err error) {
 	var se *stripe.Error
@@ -163,7 +194,7 @@ func (r *runner) jobFailed(j *job, err error) {
 // re-read, the rows it did not see are flagged deleted first. A table that
 // several jobs write (test clocks) is swept once the last of them finishes.
 func (r *runner) finishUnit(j *job) *unit {
-	u := &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, j) }}
+	u := &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, r.res.Started.Unix()) }}
 	sw, ok := r.opts.Dest.(dest.Sweeper)
 	if !ok || j.state.Since == 0 {
 		return u
@@ -192,8 +223,8 @@ func jobTables(j *job) []*table {
 	for _, e := range j.embeds {
 		out = append(out, e.table)
 	}
-	if j.child != nil {
-		out = append(out, j.child.table)
+	for _, c := range j.children {
+		out = append(out, c.table)
 	}
 	return out
 }
@@ -303,22 +334,23 @@ func applySplit(st *streamState, sp span) {
 	st.Slices = append(st.Slices, sp)
 }
 
-func finishState(st *streamState, j *job) {
-	created := st.Created
-	if st.Upper > created {
-		created = st.Upper
+// finishState is a job's checkpoint once its read ended at time now: a
+// complete read (not a created-cursor increment) also dates the
+// reconciliation.
+func finishState(st *streamState, now int64) {
+	created := max(st.Created, st.Upper)
+	reconciled := st.Reconciled
+	if st.Reason != modeIncremental {
+		reconciled = now
 	}
-	*st = streamState{Phase: phaseDone, Created: created}
+	*st = streamState{Phase: phaseDone, Created: created, Reconciled: reconciled}
 }
 
 // page fetches and processes one page of an item. It reports whether the
 // item is finished.
 func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool, error) {
 	j := it.job
-	q := url.Values{}
-	for k, v := range j.params {
-		q[k] = append([]string(nil), v...)
-	}
+	q, expanding := j.query()
 	if !j.source.Unpaginated {
 		q.Set("limit", "100")
 	}
@@ -336,7 +368,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 	if after != "" {
 		q.Set("starting_after", after)
 	}
-	page, err := r.opts.Client.ListPage(ctx, j.source.Path, q)
+	page, err := r.list(ctx, j.stream, j.why, j.source.Path, q)
 	if err != nil {
 		var se *stripe.Error
 		if errors.As(err, &se) && se.Param == "starting_after" && after != "" {
@@ -347,7 +379,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 			s.mu.Unlock()
 			return false, nil
 		}
-		if errors.As(err, &se) && strings.HasPrefix(se.Param, "expand") && r.dropExpand(j) {
+		if errors.As(err, &se) && strings.HasPrefix(se.Param, "expand") && expanding && r.dropExpand(j) {
 			return false, nil
 		}
 		return false, fmt.Errorf("list %s: %w", j.source.Path, err)
@@ -388,6 +420,8 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 		}
 	}
 	it.read += int64(len(kept))
+	it.pages++
+	it.last = done
 	newHi, newAfter, id := it.hi, it.after, it.id
 	s.mu.Unlock()
 
@@ -427,12 +461,15 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 }
 
 // dropExpand stops expanding embedded lists the API refused to expand;
-// their children are then fetched per parent.
+// their children are then fetched per parent. Several slices may learn of
+// the refusal at once: each retries without the expansions.
 func (r *runner) dropExpand(j *job) bool {
-	if len(j.params["expand[]"]) == 0 {
-		return false
+	j.paramsMu.Lock()
+	defer j.paramsMu.Unlock()
+	if len(j.params["expand[]"]) > 0 {
+		r.log.Warn("the API refused to expand embedded lists: fetching them per parent", "stream", j.stream)
+		j.params.Del("expand[]")
 	}
-	j.params.Del("expand[]")
 	for _, e := range j.embeds {
 		e.expand = false
 	}
@@ -451,6 +488,11 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 					return err
 				}
 				continue
+			}
+			for _, e := range j.embeds {
+				if e.includable {
+					j.main.clear(&row, e.field)
+				}
 			}
 			rows = append(rows, row)
 		}
@@ -471,14 +513,14 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 				mu.Unlock()
 			}
 			if !needsFetch(e, o) {
-				if err := r.embedded(ctx, e, o, local); err != nil {
+				if err := r.embedded(ctx, e, j.childWhy(), o, local); err != nil {
 					return err
 				}
 				merge()
 				continue
 			}
 			g.Go(func() error {
-				err := r.embedded(gctx, e, o, local)
+				err := r.embedded(gctx, e, j.childWhy(), o, local)
 				merge()
 				return err
 			})
@@ -487,29 +529,31 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 			return err
 		}
 	}
-	if j.child != nil {
+	if len(j.children) > 0 {
+		// One request (or more, for long lists) per parent and child list,
+		// made concurrently under the run's fan-out limit.
 		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(8)
-		for _, o := range objs {
-			parentID := gjson.GetBytes(o, "id").Str
-			g.Go(func() error {
-				var rows []dest.Row
-				err := r.children(gctx, j.child.stream, parentID, "", func(c json.RawMessage) error {
-					row, err := j.child.table.row(gctx, c, parentID, false)
-					if skip, err := r.skipRow(j.child.table, err); skip || err != nil {
-						return err
-					}
-					rows = append(rows, row)
-					return nil
+		for _, c := range j.children {
+			for _, o := range objs {
+				parentID := gjson.GetBytes(o, "id").Str
+				if err := r.acquireFan(gctx); err != nil {
+					break
+				}
+				g.Go(func() error {
+					defer r.releaseFan()
+					rows, err := r.childRows(gctx, c, parentID, j.childWhy())
+					mu.Lock()
+					u.rows[c.table] = append(u.rows[c.table], rows...)
+					mu.Unlock()
+					return err
 				})
-				mu.Lock()
-				u.rows[j.child.table] = append(u.rows[j.child.table], rows...)
-				mu.Unlock()
-				return err
-			})
+			}
 		}
 		if err := g.Wait(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
@@ -521,7 +565,7 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 
 // embedded extracts one parent's embedded child list, fetching the rest of
 // it when has_more, or all of it when the field did not come.
-func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage, u *unit) error {
+func (r *runner) embedded(ctx context.Context, e *embed, why string, parent json.RawMessage, u *unit) error {
 	parentID := gjson.GetBytes(parent, "id").Str
 	v := gjson.GetBytes(parent, e.field)
 	add := func(c json.RawMessage) error {
@@ -533,7 +577,7 @@ func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage,
 		return nil
 	}
 	if !v.IsObject() || v.Get("object").Str != "list" {
-		return r.children(ctx, e.child, parentID, "", add)
+		return r.children(ctx, e.child, why, parentID, "", add)
 	}
 	var last string
 	for _, c := range v.Get("data").Array() {
@@ -544,10 +588,37 @@ func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage,
 		last = c.Get("id").Str
 	}
 	if v.Get("has_more").Bool() && last != "" {
-		return r.children(ctx, e.child, parentID, last, add)
+		return r.children(ctx, e.child, why, parentID, last, add)
 	}
 	return nil
 }
+
+// childRows lists one parent's children of a per-parent child list as rows.
+func (r *runner) childRows(ctx context.Context, c *perParent, parentID, why string) ([]dest.Row, error) {
+	var rows []dest.Row
+	err := r.children(ctx, c.stream, why, parentID, "", func(o json.RawMessage) error {
+		row, err := c.table.row(ctx, o, parentID, false)
+		if skip, err := r.skipRow(c.table, err); skip || err != nil {
+			return err
+		}
+		rows = append(rows, row)
+		return nil
+	})
+	return rows, err
+}
+
+// acquireFan takes one of the run's slots for per-parent requests, which
+// bound the requests a page's children put in flight besides the workers.
+func (r *runner) acquireFan(ctx context.Context) error {
+	select {
+	case r.fan <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *runner) releaseFan() { <-r.fan }
 
 // needsFetch reports whether a parent's embedded list is incomplete or
 // missing, so reading it takes requests.
@@ -557,7 +628,7 @@ func needsFetch(e *embed, parent json.RawMessage) bool {
 }
 
 // children lists every child of one parent, after the given id.
-func (r *runner) children(ctx context.Context, child catalog.Stream, parentID, after string, fn func(json.RawMessage) error) error {
+func (r *runner) children(ctx context.Context, child catalog.Stream, why, parentID, after string, fn func(json.RawMessage) error) error {
 	path, q := childRequest(child, parentID)
 	if !child.Unpaginated {
 		q.Set("limit", "100")
@@ -566,7 +637,7 @@ func (r *runner) children(ctx context.Context, child catalog.Stream, parentID, a
 		if after != "" {
 			q.Set("starting_after", after)
 		}
-		page, err := r.opts.Client.ListPage(ctx, path, q)
+		page, err := r.list(ctx, child.Name, why, path, q)
 		if err != nil {
 			var se *stripe.Error
 			if errors.As(err, &se) && errors.Is(err, stripe.ErrNotFound) && se.Param != "starting_after" {

@@ -15,6 +15,13 @@ type item struct {
 	// read and span estimate the item's density for splitting.
 	read    int64
 	covered int64
+	// pages counts the item's pages read; an item is split only after its
+	// own first page, so splits of splits do not cascade over ranges the
+	// density seen elsewhere says nothing about (an account's empty years).
+	pages int
+	// last is set once the item's final page is in hand, before the item
+	// is released: splitting it then would re-read what that page held.
+	last bool
 }
 
 // sched hands items to workers, fairly across jobs, and splits the busiest
@@ -36,6 +43,9 @@ type sched struct {
 	// sequential list, which sets the run's length, would wait behind them.
 	workers int
 	sliced  int
+	// origin is when the account was created: no object is older, so the
+	// part of a range before it holds nothing and is not worth splitting.
+	origin int64
 }
 
 func newSched(perJob, workers int) *sched {
@@ -79,7 +89,7 @@ func (s *sched) take() (*item, *span, bool) {
 			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob || (it.job.sliced && !room) {
 				continue
 			}
-			if best == nil || better(it, best, s.inflight) {
+			if best == nil || s.better(it, best, s.inflight) {
 				best = it
 			}
 		}
@@ -108,14 +118,14 @@ func (s *sched) take() (*item, *span, bool) {
 // only be read one page after another, so it sets the run's length), then
 // the job with the fewest requests in flight (fairness across streams), then
 // the most estimated work.
-func better(a, b *item, inflight map[*job]int) bool {
+func (s *sched) better(a, b *item, inflight map[*job]int) bool {
 	if a.job.sliced != b.job.sliced {
 		return !a.job.sliced
 	}
 	if inflight[a.job] != inflight[b.job] {
 		return inflight[a.job] < inflight[b.job]
 	}
-	return estimate(a) > estimate(b)
+	return s.estimate(a) > s.estimate(b)
 }
 
 // split carves the lower half off the busy range with the most estimated
@@ -124,18 +134,21 @@ func better(a, b *item, inflight map[*job]int) bool {
 func (s *sched) split() (*item, *span) {
 	var best *item
 	for _, it := range s.items {
-		if !it.busy || it.done || !it.job.sliced || it.hi == openEnded || it.hi-it.lo < 2 ||
+		if !it.busy || it.done || !it.job.sliced || it.hi == openEnded || it.hi-it.lo < 2 || it.pages == 0 || it.last ||
 			s.failed[it.job] || s.inflight[it.job] >= s.perJob {
 			continue
 		}
-		if best == nil || estimate(it) > estimate(best) {
+		if best == nil || s.estimate(it) > s.estimate(best) {
 			best = it
 		}
 	}
-	if best == nil || estimate(best) < 50 {
+	// Each half should hold at least a full page, or the split only adds
+	// requests.
+	if best == nil || s.estimate(best) < 2*pageSize {
 		return nil, nil
 	}
-	mid := best.lo + (best.hi-best.lo)/2
+	lo := max(best.lo, s.origin)
+	mid := lo + (best.hi-lo)/2
 	n := &item{job: best.job, id: s.nextID[best.job], lo: best.lo, hi: mid, busy: true, read: best.read / 2, covered: best.covered / 2}
 	s.nextID[best.job]++
 	best.lo = mid
@@ -145,17 +158,24 @@ func (s *sched) split() (*item, *span) {
 	return n, &span{ID: n.id, Lo: n.lo, Hi: n.hi}
 }
 
-// estimate guesses the objects left in an item from the density seen so far.
-func estimate(it *item) float64 {
+// estimate guesses the objects left in an item from the density seen so
+// far, counting only the part of its range after the account's creation.
+func (s *sched) estimate(it *item) float64 {
 	if it.hi == openEnded {
 		return 1e12
 	}
-	width := float64(it.hi - it.lo)
+	width := float64(it.hi - max(it.lo, s.origin))
+	if width <= 0 {
+		return 0
+	}
 	if it.covered <= 0 || it.read == 0 {
 		return width / 3600 // unknown density: one object an hour
 	}
 	return width * float64(it.read) / float64(it.covered)
 }
+
+// pageSize is the limit of every list request.
+const pageSize = 100
 
 func (s *sched) remaining() int {
 	n := 0
