@@ -27,6 +27,8 @@ func (r *runner) backfill(ctx context.Context) error {
 	}
 	s := newSched(r.opts.PerStream, r.opts.Concurrency)
 	s.origin = r.accountCreated(ctx)
+	s.now = r.opts.Now().Unix()
+	rp, _ := r.opts.Progress.(RangeProgress)
 	var active, finishing []*job
 	for _, j := range r.jobs {
 		if j.mode == modeEvents {
@@ -88,6 +90,9 @@ func (r *runner) backfill(ctx context.Context) error {
 				}
 				done, err := r.page(ctx, s, w, it)
 				jobDone := s.release(it, done || err != nil)
+				if rp != nil && it.job.sliced {
+					rp.Covered(it.job.stream, s.covered(it.job.stream))
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						s.stop()
@@ -143,7 +148,7 @@ func (r *runner) accountCreated(ctx context.Context) int64 {
 	})
 	need := false
 	for _, j := range r.jobs {
-		need = need || (j.mode != modeEvents && j.sliced)
+		need = need || (j.sliced && j.mode != modeEvents && j.mode != modeIncremental)
 	}
 	if !ok || !need {
 		return stripeEpoch

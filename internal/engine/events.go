@@ -328,8 +328,13 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 		for _, em := range tgt.embeds {
 			if needsFetch(em, obj) {
 				// The event's copy of the list is cut short or absent:
-				// the parent's list is re-read after the sweep.
-				r.addPending(em.child.Name, objRes.Get("id").Str)
+				// the parent's list is re-read after the sweep, unless
+				// the list comes only expanded (events never carry it)
+				// and its objects have events of their own, which name
+				// the parent when the list changes.
+				if !em.includable || !hasEvents(em.child) {
+					r.addPending(em.child.Name, objRes.Get("id").Str)
+				}
 				continue
 			}
 			u := &unit{rows: map[*table][]dest.Row{}}

@@ -46,6 +46,10 @@ type sched struct {
 	// origin is when the account was created: no object is older, so the
 	// part of a range before it holds nothing and is not worth splitting.
 	origin int64
+	// now and total measure progress: the seconds of created range each
+	// stream had to read when the backfill began (from origin to now).
+	now   int64
+	total map[string]int64
 }
 
 func newSched(perJob, workers int) *sched {
@@ -67,6 +71,12 @@ func (s *sched) slicedRoom() bool {
 }
 
 func (s *sched) add(it *item) {
+	if it.job.sliced {
+		if s.total == nil {
+			s.total = map[string]int64{}
+		}
+		s.total[it.job.stream] += s.width(it)
+	}
 	s.items = append(s.items, it)
 	s.left[it.job]++
 	if it.id >= s.nextID[it.job] {
@@ -172,6 +182,33 @@ func (s *sched) estimate(it *item) float64 {
 		return width / 3600 // unknown density: one object an hour
 	}
 	return width * float64(it.read) / float64(it.covered)
+}
+
+// width is the part of an item's created range between the account's
+// creation and the start of the backfill, in seconds.
+func (s *sched) width(it *item) int64 {
+	hi := it.hi
+	if hi == openEnded || hi > s.now {
+		hi = s.now
+	}
+	return max(0, hi-max(it.lo, s.origin))
+}
+
+// covered returns the share of a stream's created range read so far.
+func (s *sched) covered(stream string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := s.total[stream]
+	if total <= 0 {
+		return 0
+	}
+	var left int64
+	for _, it := range s.items {
+		if it.job.stream == stream && !it.done {
+			left += s.width(it)
+		}
+	}
+	return min(1, max(0, 1-float64(left)/float64(total)))
 }
 
 // pageSize is the limit of every list request.
