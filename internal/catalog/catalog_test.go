@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -369,5 +370,29 @@ func TestEveryStreamHasSchemaAndOperation(t *testing.T) {
 		if s.ParentInQuery && op.Query[s.ParentParam] == nil {
 			t.Errorf("%s: no query parameter %s", s.Name, s.ParentParam)
 		}
+	}
+}
+
+func TestDuplicatesListTheSameObjects(t *testing.T) {
+	for _, s := range catalog.All() {
+		top := catalog.DuplicateOf(s.Name)
+		if top == "" {
+			continue
+		}
+		other, ok := catalog.Lookup(top)
+		if !ok || other.Parent != "" {
+			t.Fatalf("%s: duplicate %q is not a top-level stream", s.Name, top)
+		}
+		if fmt.Sprint(s.ObjectTypes) != fmt.Sprint(other.ObjectTypes) {
+			t.Errorf("%s lists %v, %s lists %v", s.Name, s.ObjectTypes, top, other.ObjectTypes)
+		}
+	}
+	for _, s := range catalog.Defaults() {
+		if s.Name == "customers_subscriptions" || s.Name == "charges_refunds" {
+			t.Errorf("default selection reads %s", s.Name)
+		}
+	}
+	if n, all := len(catalog.Defaults()), len(catalog.All()); n != all-2 {
+		t.Errorf("defaults: %d of %d streams", n, all)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,6 +38,7 @@ type syncFlags struct {
 	concurrency    int
 	skipUnreadable bool
 	pipeline       string
+	reconcileEvery time.Duration
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -74,6 +76,7 @@ A killed run resumes from its last committed batch.`,
 	fl.Float64Var(&f.endpointRPS, "endpoint-rps", 0, "requests per second per endpoint (default 20)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight (default: max-rps × 0.4 s, 8 to 64)")
 	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "warn instead of failing on streams the key may not read")
+	fl.DurationVar(&f.reconcileEvery, "reconcile-every", engine.DefaultReconcileEvery, "re-read per-parent child lists (customers_payment_methods, …) in full this often; between times only for the parents events name (negative: never)")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
 	return cmd
 }
@@ -106,6 +109,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		Pipeline: f.pipeline, Account: a.Account, Streams: f.streams, StartDate: start,
 		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
 		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
+		ReconcileEvery: f.reconcileEvery,
 	}
 	if opts.Pipeline == "" {
 		opts.Pipeline = "default"
@@ -206,26 +210,27 @@ func (a *App) printSyncResult(res *engine.Result, requests int64) {
 
 func writeSyncTable(w io.Writer, res *engine.Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tMODE\tROWS\tPAGES\tSECONDS\tNOTE")
-	var rows, pages int64
+	fmt.Fprintln(tw, "STREAM\tMODE\tROWS\tPAGES\tREQUESTS\tSECONDS\tNOTE")
+	var rows, pages, quiet int64
 	empty := 0
 	for _, s := range res.Streams {
-		if s.Rows == 0 && s.Error == "" && s.Skipped == "" {
+		if s.Rows == 0 && s.Error == "" && s.Skipped == "" && s.TotalRequests() <= 1 {
 			empty++
 			pages += s.Pages
+			quiet += s.TotalRequests()
 			continue
 		}
 		note := s.Error
 		if note == "" {
 			note = s.Skipped
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%s\n", s.Stream, s.Mode, s.Rows, s.Pages, s.Seconds, note)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%s\n", s.Stream, s.Mode, s.Rows, s.Pages, requestsCell(s.Requests), s.Seconds, note)
 		rows += s.Rows
 		pages += s.Pages
 	}
 	tw.Flush()
 	if empty > 0 {
-		fmt.Fprintf(w, "%d more streams had no rows to write\n", empty)
+		fmt.Fprintf(w, "%d more streams had no rows to write (%d requests)\n", empty, quiet)
 	}
 	elapsed := res.Finished.Sub(res.Started).Seconds()
 	fmt.Fprintf(w, "run %s %s: %d rows, %d pages, %d requests, %d events applied in %.1fs", res.RunID, res.Status, rows, pages, res.Requests, res.Events, elapsed)
@@ -236,6 +241,29 @@ func writeSyncTable(w io.Writer, res *engine.Result) {
 	for _, n := range res.Notes {
 		fmt.Fprintln(w, "note: "+n)
 	}
+}
+
+// requestsCell renders a stream's requests: the total, and why when more
+// than one reason cost requests, e.g. "312 (backfill 12, per_parent 300)".
+func requestsCell(by map[string]int64) string {
+	var n int64
+	whys := make([]string, 0, len(by))
+	for why, c := range by {
+		n += c
+		whys = append(whys, why)
+	}
+	sort.Strings(whys)
+	if len(whys) <= 1 {
+		if len(whys) == 1 {
+			return fmt.Sprintf("%d %s", n, whys[0])
+		}
+		return "0"
+	}
+	parts := make([]string, len(whys))
+	for i, why := range whys {
+		parts[i] = fmt.Sprintf("%s %d", why, by[why])
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(parts, ", "))
 }
 
 // withEndpointRPS sets the per-endpoint request rate when rps > 0.

@@ -91,7 +91,15 @@ func TestSyncAgainstStripeMock(t *testing.T) {
 			t.Errorf("%s: error %q, skipped %q", s.Stream, s.Error, s.Skipped)
 		}
 	}
+	// The default selection is every stream but those another lists more
+	// completely (customers_subscriptions: subscriptions?status=all).
 	for _, s := range catalog.All() {
+		if dup := catalog.DuplicateOf(s.Name); dup != "" {
+			if synced[s.Name] {
+				t.Errorf("stream %s synced by default besides %s", s.Name, dup)
+			}
+			continue
+		}
 		if !synced[s.Name] {
 			t.Errorf("stream %s not in the run", s.Name)
 		}

@@ -615,6 +615,7 @@ func (e *Emulator) list(r *http.Request, tg *target, a *account) (response, *api
 	}
 	keep := e.listFilter(d, q)
 	out, more := page(recs, pageQuery{limit: la.limit, after: after, before: before, gte: la.gte, lte: la.lte, keep: keep})
+	out = e.expandIncludable(a, d, q, out)
 	return ok(renderList(url, out, more)), nil
 }
 

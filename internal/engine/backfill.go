@@ -19,213 +19,6 @@ import (
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
-// item is one unit of listing work: a created range of a sliced job, or the
-// whole of a sequential job. Only one worker holds an item at a time.
-type item struct {
-	job   *job
-	id    int
-	lo    int64 // created[gte]
-	hi    int64 // created[lt]; openEnded until the first page
-	after string
-	busy  bool
-	done  bool
-	// read and span estimate the item's density for splitting.
-	read    int64
-	covered int64
-}
-
-// sched hands items to workers, fairly across jobs, and splits the busiest
-// range when a worker would otherwise sit idle (dynamic work splitting).
-type sched struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	items    []*item
-	inflight map[*job]int
-	left     map[*job]int // items not done, per job
-	nextID   map[*job]int
-	failed   map[*job]bool
-	perJob   int
-	stopped  bool
-	// workers is the number of workers; sliced counts the requests of
-	// sliced jobs in flight. While a sequential list is still being read,
-	// sliced work keeps a fifth of the workers free: requests beyond what
-	// the rate can serve only queue in the client's pacer, where the
-	// sequential list, which sets the run's length, would wait behind them.
-	workers int
-	sliced  int
-}
-
-func newSched(perJob, workers int) *sched {
-	s := &sched{inflight: map[*job]int{}, left: map[*job]int{}, nextID: map[*job]int{}, failed: map[*job]bool{}, perJob: perJob, workers: workers}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-// slicedRoom reports whether another sliced request may start.
-func (s *sched) slicedRoom() bool {
-	limit := s.workers
-	for _, it := range s.items {
-		if !it.job.sliced && !it.done && !s.failed[it.job] {
-			limit = s.workers - max(1, s.workers/5)
-			break
-		}
-	}
-	return s.sliced < limit
-}
-
-func (s *sched) add(it *item) {
-	s.items = append(s.items, it)
-	s.left[it.job]++
-	if it.id >= s.nextID[it.job] {
-		s.nextID[it.job] = it.id + 1
-	}
-}
-
-// take returns an item to work on, a split to record (or nil), and false
-// when no work is left.
-func (s *sched) take() (*item, *span, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		if s.stopped {
-			return nil, nil, false
-		}
-		var best *item
-		room := s.slicedRoom()
-		for _, it := range s.items {
-			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob || (it.job.sliced && !room) {
-				continue
-			}
-			if best == nil || better(it, best, s.inflight) {
-				best = it
-			}
-		}
-		if best != nil {
-			best.busy = true
-			s.inflight[best.job]++
-			if best.job.sliced {
-				s.sliced++
-			}
-			return best, nil, true
-		}
-		if room {
-			if it, sp := s.split(); it != nil {
-				s.sliced++
-				return it, sp, true
-			}
-		}
-		if s.remaining() == 0 {
-			return nil, nil, false
-		}
-		s.cond.Wait()
-	}
-}
-
-// better orders free items: a list without a created filter first (it can
-// only be read one page after another, so it sets the run's length), then
-// the job with the fewest requests in flight (fairness across streams), then
-// the most estimated work.
-func better(a, b *item, inflight map[*job]int) bool {
-	if a.job.sliced != b.job.sliced {
-		return !a.job.sliced
-	}
-	if inflight[a.job] != inflight[b.job] {
-		return inflight[a.job] < inflight[b.job]
-	}
-	return estimate(a) > estimate(b)
-}
-
-// split carves the lower half off the busy range with the most estimated
-// work left. The worker holding it learns of its new lower bound when it
-// returns (it drops objects below it).
-func (s *sched) split() (*item, *span) {
-	var best *item
-	for _, it := range s.items {
-		if !it.busy || it.done || !it.job.sliced || it.hi == openEnded || it.hi-it.lo < 2 ||
-			s.failed[it.job] || s.inflight[it.job] >= s.perJob {
-			continue
-		}
-		if best == nil || estimate(it) > estimate(best) {
-			best = it
-		}
-	}
-	if best == nil || estimate(best) < 50 {
-		return nil, nil
-	}
-	mid := best.lo + (best.hi-best.lo)/2
-	n := &item{job: best.job, id: s.nextID[best.job], lo: best.lo, hi: mid, busy: true, read: best.read / 2, covered: best.covered / 2}
-	s.nextID[best.job]++
-	best.lo = mid
-	s.items = append(s.items, n)
-	s.left[n.job]++
-	s.inflight[n.job]++
-	return n, &span{ID: n.id, Lo: n.lo, Hi: n.hi}
-}
-
-// estimate guesses the objects left in an item from the density seen so far.
-func estimate(it *item) float64 {
-	if it.hi == openEnded {
-		return 1e12
-	}
-	width := float64(it.hi - it.lo)
-	if it.covered <= 0 || it.read == 0 {
-		return width / 3600 // unknown density: one object an hour
-	}
-	return width * float64(it.read) / float64(it.covered)
-}
-
-func (s *sched) remaining() int {
-	n := 0
-	for j, l := range s.left {
-		if !s.failed[j] {
-			n += l
-		}
-	}
-	return n
-}
-
-// release returns an item; it reports whether its job has no work left.
-func (s *sched) release(it *item, done bool) (jobDone bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it.busy = false
-	s.inflight[it.job]--
-	if it.job.sliced {
-		s.sliced--
-	}
-	if done && !it.done {
-		it.done = true
-		s.left[it.job]--
-	}
-	s.compact()
-	s.cond.Broadcast()
-	return s.left[it.job] == 0 && !s.failed[it.job]
-}
-
-func (s *sched) fail(j *job) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failed[j] = true
-	s.cond.Broadcast()
-}
-
-func (s *sched) stop() {
-	s.mu.Lock()
-	s.stopped = true
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
-
-func (s *sched) compact() {
-	out := s.items[:0]
-	for _, it := range s.items {
-		if !it.done {
-			out = append(out, it)
-		}
-	}
-	s.items = out
-}
-
 // backfill runs every job that has listing work under one scheduler.
 func (r *runner) backfill(ctx context.Context) error {
 	r.sweepPlan()
@@ -233,6 +26,9 @@ func (r *runner) backfill(ctx context.Context) error {
 		return err
 	}
 	s := newSched(r.opts.PerStream, r.opts.Concurrency)
+	s.origin = r.accountCreated(ctx)
+	s.now = r.opts.Now().Unix()
+	rp, _ := r.opts.Progress.(RangeProgress)
 	var active, finishing []*job
 	for _, j := range r.jobs {
 		if j.mode == modeEvents {
@@ -294,6 +90,9 @@ func (r *runner) backfill(ctx context.Context) error {
 				}
 				done, err := r.page(ctx, s, w, it)
 				jobDone := s.release(it, done || err != nil)
+				if rp != nil && it.job.sliced {
+					rp.Covered(it.job.stream, s.covered(it.job.stream))
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						s.stop()
@@ -340,6 +139,36 @@ func (r *runner) send(ctx context.Context, w *writer, u *unit) {
 	}
 }
 
+// accountCreated returns when the account was created (no object is
+// older), or stripeEpoch when the client cannot tell. It costs one request,
+// made only when a created range is about to be read.
+func (r *runner) accountCreated(ctx context.Context) int64 {
+	g, ok := r.opts.Client.(interface {
+		Get(ctx context.Context, path string, q url.Values) ([]byte, error)
+	})
+	need := false
+	for _, j := range r.jobs {
+		need = need || (j.sliced && j.mode != modeEvents && j.mode != modeIncremental)
+	}
+	if !ok || !need {
+		return stripeEpoch
+	}
+	r.update(accountName, func(sr *StreamResult) {
+		if sr.Requests == nil {
+			sr.Requests = map[string]int64{}
+		}
+		sr.Requests[modeBackfill]++
+	})
+	body, err := g.Get(ctx, "/v1/account", nil)
+	if c := gjson.GetBytes(body, "created").Int(); err == nil && c > stripeEpoch {
+		return c
+	}
+	return stripeEpoch
+}
+
+// accountName is the line the account lookup is counted under.
+const accountName = "account"
+
 // jobFailed records why a stream could not be read.
 func (r *runner) jobFailed(j *job, err error) {
 	var se *stripe.Error
@@ -370,7 +199,7 @@ func (r *runner) jobFailed(j *job, err error) {
 // re-read, the rows it did not see are flagged deleted first. A table that
 // several jobs write (test clocks) is swept once the last of them finishes.
 func (r *runner) finishUnit(j *job) *unit {
-	u := &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, j) }}
+	u := &unit{job: j, finish: true, delta: func(st *streamState) { finishState(st, r.res.Started.Unix()) }}
 	sw, ok := r.opts.Dest.(dest.Sweeper)
 	if !ok || j.state.Since == 0 {
 		return u
@@ -399,8 +228,8 @@ func jobTables(j *job) []*table {
 	for _, e := range j.embeds {
 		out = append(out, e.table)
 	}
-	if j.child != nil {
-		out = append(out, j.child.table)
+	for _, c := range j.children {
+		out = append(out, c.table)
 	}
 	return out
 }
@@ -510,22 +339,23 @@ func applySplit(st *streamState, sp span) {
 	st.Slices = append(st.Slices, sp)
 }
 
-func finishState(st *streamState, j *job) {
-	created := st.Created
-	if st.Upper > created {
-		created = st.Upper
+// finishState is a job's checkpoint once its read ended at time now: a
+// complete read (not a created-cursor increment) also dates the
+// reconciliation.
+func finishState(st *streamState, now int64) {
+	created := max(st.Created, st.Upper)
+	reconciled := st.Reconciled
+	if st.Reason != modeIncremental {
+		reconciled = now
 	}
-	*st = streamState{Phase: phaseDone, Created: created}
+	*st = streamState{Phase: phaseDone, Created: created, Reconciled: reconciled}
 }
 
 // page fetches and processes one page of an item. It reports whether the
 // item is finished.
 func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool, error) {
 	j := it.job
-	q := url.Values{}
-	for k, v := range j.params {
-		q[k] = append([]string(nil), v...)
-	}
+	q, expanding := j.query()
 	if !j.source.Unpaginated {
 		q.Set("limit", "100")
 	}
@@ -543,7 +373,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 	if after != "" {
 		q.Set("starting_after", after)
 	}
-	page, err := r.opts.Client.ListPage(ctx, j.source.Path, q)
+	page, err := r.list(ctx, j.stream, j.why, j.source.Path, q)
 	if err != nil {
 		var se *stripe.Error
 		if errors.As(err, &se) && se.Param == "starting_after" && after != "" {
@@ -554,7 +384,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 			s.mu.Unlock()
 			return false, nil
 		}
-		if errors.As(err, &se) && strings.HasPrefix(se.Param, "expand") && r.dropExpand(j) {
+		if errors.As(err, &se) && strings.HasPrefix(se.Param, "expand") && expanding && r.dropExpand(j) {
 			return false, nil
 		}
 		return false, fmt.Errorf("list %s: %w", j.source.Path, err)
@@ -595,6 +425,8 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 		}
 	}
 	it.read += int64(len(kept))
+	it.pages++
+	it.last = done
 	newHi, newAfter, id := it.hi, it.after, it.id
 	s.mu.Unlock()
 
@@ -634,12 +466,15 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 }
 
 // dropExpand stops expanding embedded lists the API refused to expand;
-// their children are then fetched per parent.
+// their children are then fetched per parent. Several slices may learn of
+// the refusal at once: each retries without the expansions.
 func (r *runner) dropExpand(j *job) bool {
-	if len(j.params["expand[]"]) == 0 {
-		return false
+	j.paramsMu.Lock()
+	defer j.paramsMu.Unlock()
+	if len(j.params["expand[]"]) > 0 {
+		r.log.Warn("the API refused to expand embedded lists: fetching them per parent", "stream", j.stream)
+		j.params.Del("expand[]")
 	}
-	j.params.Del("expand[]")
 	for _, e := range j.embeds {
 		e.expand = false
 	}
@@ -658,6 +493,11 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 					return err
 				}
 				continue
+			}
+			for _, e := range j.embeds {
+				if e.includable {
+					j.main.clear(&row, e.field)
+				}
 			}
 			rows = append(rows, row)
 		}
@@ -678,14 +518,14 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 				mu.Unlock()
 			}
 			if !needsFetch(e, o) {
-				if err := r.embedded(ctx, e, o, local); err != nil {
+				if err := r.embedded(ctx, e, j.childWhy(), o, local); err != nil {
 					return err
 				}
 				merge()
 				continue
 			}
 			g.Go(func() error {
-				err := r.embedded(gctx, e, o, local)
+				err := r.embedded(gctx, e, j.childWhy(), o, local)
 				merge()
 				return err
 			})
@@ -694,29 +534,31 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 			return err
 		}
 	}
-	if j.child != nil {
+	if len(j.children) > 0 {
+		// One request (or more, for long lists) per parent and child list,
+		// made concurrently under the run's fan-out limit.
 		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(8)
-		for _, o := range objs {
-			parentID := gjson.GetBytes(o, "id").Str
-			g.Go(func() error {
-				var rows []dest.Row
-				err := r.children(gctx, j.child.stream, parentID, "", func(c json.RawMessage) error {
-					row, err := j.child.table.row(gctx, c, parentID, false)
-					if skip, err := r.skipRow(j.child.table, err); skip || err != nil {
-						return err
-					}
-					rows = append(rows, row)
-					return nil
+		for _, c := range j.children {
+			for _, o := range objs {
+				parentID := gjson.GetBytes(o, "id").Str
+				if err := r.acquireFan(gctx); err != nil {
+					break
+				}
+				g.Go(func() error {
+					defer r.releaseFan()
+					rows, err := r.childRows(gctx, c, parentID, j.childWhy())
+					mu.Lock()
+					u.rows[c.table] = append(u.rows[c.table], rows...)
+					mu.Unlock()
+					return err
 				})
-				mu.Lock()
-				u.rows[j.child.table] = append(u.rows[j.child.table], rows...)
-				mu.Unlock()
-				return err
-			})
+			}
 		}
 		if err := g.Wait(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
@@ -728,7 +570,7 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 
 // embedded extracts one parent's embedded child list, fetching the rest of
 // it when has_more, or all of it when the field did not come.
-func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage, u *unit) error {
+func (r *runner) embedded(ctx context.Context, e *embed, why string, parent json.RawMessage, u *unit) error {
 	parentID := gjson.GetBytes(parent, "id").Str
 	v := gjson.GetBytes(parent, e.field)
 	add := func(c json.RawMessage) error {
@@ -740,7 +582,7 @@ func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage,
 		return nil
 	}
 	if !v.IsObject() || v.Get("object").Str != "list" {
-		return r.children(ctx, e.child, parentID, "", add)
+		return r.children(ctx, e.child, why, parentID, "", add)
 	}
 	var last string
 	for _, c := range v.Get("data").Array() {
@@ -751,10 +593,37 @@ func (r *runner) embedded(ctx context.Context, e *embed, parent json.RawMessage,
 		last = c.Get("id").Str
 	}
 	if v.Get("has_more").Bool() && last != "" {
-		return r.children(ctx, e.child, parentID, last, add)
+		return r.children(ctx, e.child, why, parentID, last, add)
 	}
 	return nil
 }
+
+// childRows lists one parent's children of a per-parent child list as rows.
+func (r *runner) childRows(ctx context.Context, c *perParent, parentID, why string) ([]dest.Row, error) {
+	var rows []dest.Row
+	err := r.children(ctx, c.stream, why, parentID, "", func(o json.RawMessage) error {
+		row, err := c.table.row(ctx, o, parentID, false)
+		if skip, err := r.skipRow(c.table, err); skip || err != nil {
+			return err
+		}
+		rows = append(rows, row)
+		return nil
+	})
+	return rows, err
+}
+
+// acquireFan takes one of the run's slots for per-parent requests, which
+// bound the requests a page's children put in flight besides the workers.
+func (r *runner) acquireFan(ctx context.Context) error {
+	select {
+	case r.fan <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *runner) releaseFan() { <-r.fan }
 
 // needsFetch reports whether a parent's embedded list is incomplete or
 // missing, so reading it takes requests.
@@ -764,7 +633,7 @@ func needsFetch(e *embed, parent json.RawMessage) bool {
 }
 
 // children lists every child of one parent, after the given id.
-func (r *runner) children(ctx context.Context, child catalog.Stream, parentID, after string, fn func(json.RawMessage) error) error {
+func (r *runner) children(ctx context.Context, child catalog.Stream, why, parentID, after string, fn func(json.RawMessage) error) error {
 	path, q := childRequest(child, parentID)
 	if !child.Unpaginated {
 		q.Set("limit", "100")
@@ -773,7 +642,7 @@ func (r *runner) children(ctx context.Context, child catalog.Stream, parentID, a
 		if after != "" {
 			q.Set("starting_after", after)
 		}
-		page, err := r.opts.Client.ListPage(ctx, path, q)
+		page, err := r.list(ctx, child.Name, why, path, q)
 		if err != nil {
 			var se *stripe.Error
 			if errors.As(err, &se) && errors.Is(err, stripe.ErrNotFound) && se.Param != "starting_after" {

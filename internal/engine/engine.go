@@ -53,6 +53,11 @@ type Options struct {
 	Concurrency int
 	// PerStream caps in-flight requests of one stream (default Concurrency/2, at least 4).
 	PerStream int
+	// ReconcileEvery is how often a per-parent child list (one request per
+	// parent: customers_payment_methods, …) is re-read in full; between
+	// reconciliations it is re-read only for the parents events name.
+	// Default a week; negative never.
+	ReconcileEvery time.Duration
 	// FullRefresh ignores saved state and re-reads everything.
 	FullRefresh bool
 	// SkipUnreadable turns a stream the key may not read into a warning.
@@ -73,16 +78,34 @@ type Progress interface {
 	Done(stream string, err error)
 }
 
+// DefaultReconcileEvery is the default of Options.ReconcileEvery.
+const DefaultReconcileEvery = 7 * 24 * time.Hour
+
 // StreamResult is one stream's outcome.
 type StreamResult struct {
-	Stream  string        `json:"stream"`
-	Rows    int64         `json:"rows"`
-	Pages   int64         `json:"pages"`
-	Seconds float64       `json:"seconds"`
-	Mode    string        `json:"mode"` // backfill, incremental, full_refresh, events
-	Error   string        `json:"error,omitempty"`
-	Skipped string        `json:"skipped,omitempty"`
-	elapsed time.Duration `json:"-"`
+	Stream  string  `json:"stream"`
+	Rows    int64   `json:"rows"`
+	Pages   int64   `json:"pages"`
+	Seconds float64 `json:"seconds"`
+	Mode    string  `json:"mode"` // backfill, incremental, full_refresh, events, reconciliation
+	// Requests counts the list requests made for the stream by why: backfill,
+	// incremental, full_refresh, reconciliation (its own list, or the parent
+	// list it is read from), per_parent (a child list read per parent while
+	// the parent is paged), refresh (re-read for parents events named) and
+	// events (the sweep). Retries the client made are not counted.
+	Requests map[string]int64 `json:"requests,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	Skipped  string           `json:"skipped,omitempty"`
+	elapsed  time.Duration    `json:"-"`
+}
+
+// TotalRequests sums Requests.
+func (s *StreamResult) TotalRequests() int64 {
+	var n int64
+	for _, v := range s.Requests {
+		n += v
+	}
+	return n
 }
 
 // Result is a run's outcome.
@@ -120,6 +143,9 @@ func (o *Options) Validate() error {
 	if o.WindowDays < 0 {
 		return fmt.Errorf("--window-days must be 0 or more, got %d", o.WindowDays)
 	}
+	if o.ReconcileEvery > 0 && o.ReconcileEvery < time.Hour {
+		return fmt.Errorf("--reconcile-every must be at least 1h (or negative for never), got %s", o.ReconcileEvery)
+	}
 	if o.Concurrency < 0 {
 		return fmt.Errorf("--concurrency must be 1 or more, got %d", o.Concurrency)
 	}
@@ -135,6 +161,9 @@ func (o *Options) defaults() {
 	}
 	if o.PerStream <= 0 {
 		o.PerStream = max(4, o.Concurrency/2)
+	}
+	if o.ReconcileEvery == 0 {
+		o.ReconcileEvery = DefaultReconcileEvery
 	}
 	if o.BatchRows <= 0 {
 		o.BatchRows = 2000
@@ -178,7 +207,7 @@ func Sync(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	opts.defaults()
-	r := &runner{opts: opts, tables: map[string]*table{}, log: opts.Logger}
+	r := &runner{opts: opts, tables: map[string]*table{}, log: opts.Logger, fan: make(chan struct{}, opts.Concurrency)}
 	return r.run(ctx)
 }
 
@@ -194,6 +223,24 @@ type runner struct {
 	noID    map[string]bool
 	sweeps  map[*table]*tableSweep
 	floor   int64 // the earliest stamp this run writes (unix seconds)
+	// fan bounds the per-parent requests in flight besides the workers'.
+	fan chan struct{}
+	// refreshes are the child lists re-read for the parents events name,
+	// indexed by the object types of their parents and of their children.
+	refreshes                 map[string]*refresh
+	byParentType, byChildType map[string][]*refresh
+	refreshAdds               map[*refresh]bool // changed since last saved
+}
+
+// list fetches one page, counting the request against stream and why.
+func (r *runner) list(ctx context.Context, stream, why, path string, q url.Values) (*stripe.Page, error) {
+	r.update(stream, func(sr *StreamResult) {
+		if sr.Requests == nil {
+			sr.Requests = map[string]int64{}
+		}
+		sr.Requests[why]++
+	})
+	return r.opts.Client.ListPage(ctx, path, q)
 }
 
 // update changes one stream's result under the results lock.
@@ -310,6 +357,9 @@ func (r *runner) sync(ctx context.Context) error {
 	if err := r.plan(ctx, selected, saved); err != nil {
 		return err
 	}
+	if err := r.planRefreshes(saved); err != nil {
+		return err
+	}
 	needEvents := false
 	for _, s := range selected {
 		if s.Incremental == catalog.IncrementalEvents {
@@ -331,7 +381,7 @@ func (r *runner) sync(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return r.refreshParents(ctx)
 }
 
 // selection resolves --streams into catalog streams, parents included only
@@ -339,10 +389,7 @@ func (r *runner) sync(ctx context.Context) error {
 func (r *runner) selection() ([]catalog.Stream, error) {
 	var out []catalog.Stream
 	if len(r.opts.Streams) == 0 {
-		for _, s := range catalog.All() {
-			out = append(out, s)
-		}
-		return out, nil
+		return catalog.Defaults(), nil
 	}
 	seen := map[string]bool{}
 	for _, name := range r.opts.Streams {

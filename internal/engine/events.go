@@ -66,14 +66,14 @@ func (r *runner) rereadEventStreams(why string) {
 		j.state = streamState{}
 		r.schedule(j)
 		j.state.Reason = why
-		j.committed = j.state
 		r.update(j.stream, func(sr *StreamResult) { sr.Mode = modeBackfill + " (" + why + ")" })
 	}
+	r.merge()
 }
 
 // headCursor points just past the newest event.
 func (r *runner) headCursor(ctx context.Context) (*eventsCursor, error) {
-	page, err := r.opts.Client.ListPage(ctx, "/v1/events", url.Values{"limit": {"100"}})
+	page, err := r.list(ctx, sweepName, modeEvents, "/v1/events", url.Values{"limit": {"100"}})
 	if err != nil {
 		return nil, fmt.Errorf("read the events cursor: %w", err)
 	}
@@ -98,7 +98,7 @@ func (r *runner) headCursor(ctx context.Context) (*eventsCursor, error) {
 // is later (an emulator's clock may run ahead).
 func (r *runner) serverNow(ctx context.Context) time.Time {
 	now := r.opts.Now()
-	page, err := r.opts.Client.ListPage(ctx, "/v1/events", url.Values{"limit": {"1"}})
+	page, err := r.list(ctx, sweepName, modeEvents, "/v1/events", url.Values{"limit": {"1"}})
 	if err == nil && len(page.Data) > 0 {
 		if t := time.Unix(gjson.GetBytes(page.Data[0], "created").Int(), 0); t.After(now) {
 			return t
@@ -188,7 +188,7 @@ func (r *runner) sweep(ctx context.Context, cur *eventsCursor) error {
 }
 
 func (r *runner) listEvents(ctx context.Context, q url.Values) (*stripe.Page, error) {
-	page, err := r.opts.Client.ListPage(ctx, "/v1/events", q)
+	page, err := r.list(ctx, sweepName, modeEvents, "/v1/events", q)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -228,6 +228,11 @@ func (r *runner) applyEvents(ctx context.Context, events []json.RawMessage, targ
 			next.Seen = append(next.Seen, id)
 		}
 	}
+	// The parents to re-read are durable before the cursor passes the
+	// events that named them.
+	if err := r.savePending(ctx); err != nil {
+		return applied, err
+	}
 	for _, t := range order {
 		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows[t], t), Account: r.opts.Account, SyncedAt: r.writeTime()}); err != nil {
 			return applied, fmt.Errorf("write %s: %w", t.name, err)
@@ -254,9 +259,6 @@ func (r *runner) eventTargets() map[string][]eventTarget {
 		} else if !j.write && len(j.embeds) > 0 && !seenTable[j.source.Name+">"] {
 			tgt = &eventTarget{stream: j.source, embeds: j.embeds}
 			seenTable[j.source.Name+">"] = true
-		} else if j.child != nil && !seenTable[j.child.table.name] {
-			tgt = &eventTarget{table: j.child.table, stream: j.child.stream}
-			seenTable[j.child.table.name] = true
 		}
 		if tgt == nil {
 			continue
@@ -283,6 +285,7 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 		}
 		rows[t] = append(rows[t], row)
 	}
+	r.namesParents(e, typ, objType, objRes)
 	for _, tgt := range targets[objType] {
 		deleted := tgt.stream.DeleteEvent != "" && typ == tgt.stream.DeleteEvent
 		if !deleted && strings.HasSuffix(typ, ".deleted") && tgt.stream.Deletable && tgt.stream.DeleteEvent == "" && objType != "subscription" {
@@ -301,6 +304,7 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 			}
 		}
 		if deleted {
+			r.dropPending(tgt.stream.Name, objRes.Get("id").Str)
 			// A deleted parent takes its children with it: those in the
 			// event's snapshot and those the replica holds under it.
 			for _, em := range tgt.embeds {
@@ -322,8 +326,19 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 			continue
 		}
 		for _, em := range tgt.embeds {
+			if needsFetch(em, obj) {
+				// The event's copy of the list is cut short or absent:
+				// the parent's list is re-read after the sweep, unless
+				// the list comes only expanded (events never carry it)
+				// and its objects have events of their own, which name
+				// the parent when the list changes.
+				if !em.includable || !hasEvents(em.child) {
+					r.addPending(em.child.Name, objRes.Get("id").Str)
+				}
+				continue
+			}
 			u := &unit{rows: map[*table][]dest.Row{}}
-			if err := r.embedded(ctx, em, obj, u); err != nil {
+			if err := r.embedded(ctx, em, whyRefresh, obj, u); err != nil {
 				return err
 			}
 			for t, rs := range u.rows {

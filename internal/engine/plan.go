@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,15 @@ const (
 	modeEvents      = "events"
 )
 
+// Reasons requests are counted under besides the modes: a per-parent child
+// list read while its parent is paged, re-read for a parent events named,
+// or re-read in full by the periodic reconciliation.
+const (
+	whyPerParent = "per_parent"
+	whyRefresh   = "refresh"
+	whyReconcile = "reconciliation"
+)
+
 // stripeEpoch (2010-01-01) precedes every Stripe object.
 const stripeEpoch = 1262304000
 
@@ -29,19 +39,31 @@ const stripeEpoch = 1262304000
 const openEnded = math.MaxInt64
 
 // job is one listing of a source stream and what is done with each object.
+// Jobs that page the same list from the same checkpoint are merged before
+// the run starts, so a parent list is paged once for all the tables that
+// hang off it (the parent itself, its embedded children, its per-parent
+// children).
 type job struct {
-	key    string         // state key
+	key string // state key of the checkpoint (keys[0])
+	// keys are every state key the checkpoint is saved under: one per
+	// stream merged into the job.
+	keys   []string
 	stream string         // result and progress name
 	source catalog.Stream // the list that is paged
-	params url.Values     // fixed list parameters (status=all, test_clock=…)
-	main   *table         // the table whose batches carry the checkpoint
-	write  bool           // write the source objects into main
-	embeds []*embed       // child lists embedded in each source object
-	child  *perParent     // a child list fetched per source object
-	mode   string
-	state  streamState // state at the start of the run
-	sliced bool        // created slices (else sequential pages)
-	order  string      // the field the list's created filter applies to
+	// params are the list parameters (status=all, test_clock=…, expand[]);
+	// paramsMu guards them: a list that refuses expand[] drops it while
+	// other slices are in flight.
+	paramsMu sync.Mutex
+	params   url.Values
+	main     *table // the table whose batches carry the checkpoint
+	write    bool   // write the source objects into main
+	embeds   []*embed
+	children []*perParent // child lists fetched per source object
+	mode     string
+	why      string      // the reason its list requests are counted under
+	state    streamState // state at the start of the run
+	sliced   bool        // created slices (else sequential pages)
+	order    string      // the field the list's created filter applies to
 	// fresh is set when this run rewrites the job's tables from scratch (no
 	// saved state, or a full re-read starting now), not when it resumes.
 	fresh bool
@@ -51,10 +73,16 @@ type job struct {
 }
 
 type embed struct {
-	child  catalog.Stream
-	table  *table
-	field  string
-	expand bool // the field comes only with expand[]=data.<field>
+	child catalog.Stream
+	table *table
+	field string
+	// expand is set when the field comes only with expand[]=data.<field>;
+	// it is read and cleared under the job's paramsMu.
+	expand bool
+	// includable: the field is left out unless expanded, so the parent's
+	// own row keeps it empty, as a read without the expansion (or an
+	// event) has it; its contents live in the child table.
+	includable bool
 }
 
 type perParent struct {
@@ -68,6 +96,26 @@ func (j *job) setCommitted(s streamState) {
 	j.mu.Unlock()
 }
 
+// childWhy is the reason the job's per-parent requests are counted under.
+func (j *job) childWhy() string {
+	if j.why == whyReconcile {
+		return whyReconcile
+	}
+	return whyPerParent
+}
+
+// query returns a copy of the job's list parameters and whether they ask
+// for expansions.
+func (j *job) query() (url.Values, bool) {
+	j.paramsMu.Lock()
+	defer j.paramsMu.Unlock()
+	q := make(url.Values, len(j.params)+4)
+	for k, v := range j.params {
+		q[k] = append([]string(nil), v...)
+	}
+	return q, len(j.params["expand[]"]) > 0
+}
+
 // plan turns the selection and saved state into jobs.
 func (r *runner) plan(ctx context.Context, selected []catalog.Stream, saved map[string]json.RawMessage) error {
 	isSelected := map[string]bool{}
@@ -76,12 +124,32 @@ func (r *runner) plan(ctx context.Context, selected []catalog.Stream, saved map[
 	}
 	var clocks []string
 	for _, s := range selected {
-		if s.TestClock && s.Parent == "" {
+		src := s
+		if s.Parent != "" {
+			src, _ = catalog.Lookup(s.Parent)
+		}
+		if src.TestClock && src.Parent == "" {
 			var err error
 			if clocks, err = r.testClocks(ctx); err != nil {
 				return err
 			}
 			break
+		}
+	}
+	// perClock adds a job and, when its source list hides test-clock
+	// objects, one more per clock.
+	var jobs []*job
+	perClock := func(mk func() *job) {
+		j := mk()
+		jobs = append(jobs, j)
+		if !j.source.TestClock {
+			return
+		}
+		for _, c := range clocks {
+			cj := mk()
+			cj.key += "@" + c
+			cj.params = url.Values{"test_clock": {c}}
+			jobs = append(jobs, cj)
 		}
 	}
 	for _, s := range selected {
@@ -91,57 +159,96 @@ func (r *runner) plan(ctx context.Context, selected []catalog.Stream, saved map[
 		}
 		switch {
 		case s.Parent == "":
-			j := &job{key: s.Name, stream: s.Name, source: s, main: r.tables[s.Name], write: true}
-			r.addEmbeds(j, s, isSelected)
-			r.jobs = append(r.jobs, j)
-			for _, c := range clocks {
-				if !s.TestClock {
-					break
-				}
-				cj := &job{key: s.Name + "@" + c, stream: s.Name, source: s, main: r.tables[s.Name], write: true}
-				cj.params = url.Values{"test_clock": {c}}
-				r.addEmbeds(cj, s, isSelected)
-				r.jobs = append(r.jobs, cj)
-			}
+			perClock(func() *job {
+				j := &job{key: s.Name, stream: s.Name, source: s, main: r.tables[s.Name], write: true}
+				r.addEmbeds(j, s, isSelected)
+				return j
+			})
 		case s.EmbeddedField != "":
 			if isSelected[s.Parent] {
 				continue // the parent's job extracts it
 			}
-			p, ok := catalog.Lookup(s.Parent)
-			if !ok {
-				continue
-			}
-			j := &job{key: s.Name, stream: s.Name, source: p, main: r.tables[s.Name]}
-			j.embeds = []*embed{r.newEmbed(p, s)}
-			r.jobs = append(r.jobs, j)
+			p, _ := catalog.Lookup(s.Parent)
+			perClock(func() *job {
+				return &job{key: s.Name, stream: s.Name, source: p, main: r.tables[s.Name], embeds: []*embed{r.newEmbed(p, s)}}
+			})
 		default:
-			p, ok := catalog.Lookup(s.Parent)
-			if !ok {
-				continue
-			}
-			j := &job{key: s.Name, stream: s.Name, source: p, main: r.tables[s.Name], child: &perParent{stream: s, table: r.tables[s.Name]}}
-			r.jobs = append(r.jobs, j)
+			p, _ := catalog.Lookup(s.Parent)
+			perClock(func() *job {
+				return &job{key: s.Name, stream: s.Name, source: p, main: r.tables[s.Name], children: []*perParent{{stream: s, table: r.tables[s.Name]}}}
+			})
 		}
 	}
-	for _, j := range r.jobs {
+	for _, j := range jobs {
+		j.keys = []string{j.key}
 		if j.params == nil {
 			j.params = url.Values{}
 		}
 		for k, v := range j.source.ListParams {
 			j.params.Set(k, v)
 		}
+		if err := decodeState(saved[j.key], &j.state); err != nil {
+			return fmt.Errorf("stream %s: %w", j.key, err)
+		}
+		r.schedule(j)
+	}
+	r.jobs = jobs
+	r.merge()
+	return nil
+}
+
+// merge merges the jobs that page the same list (see mergeJobs) and sets
+// each job's expansions and committed state.
+func (r *runner) merge() {
+	r.jobs = mergeJobs(r.jobs)
+	for _, j := range r.jobs {
+		j.params.Del("expand[]")
 		for _, e := range j.embeds {
 			if e.expand {
 				j.params.Add("expand[]", "data."+e.field)
 			}
 		}
-		if err := decodeState(saved[j.key], &j.state); err != nil {
-			return fmt.Errorf("stream %s: %w", j.key, err)
-		}
-		r.schedule(j)
 		j.committed = j.state
 	}
-	return nil
+}
+
+// mergeJobs folds jobs that would page the same list with the same
+// parameters from the same checkpoint into one: the first job that writes
+// the list's own objects leads (its table carries the checkpoint), the
+// others add their tables and state keys. Jobs that do not list (events
+// mode) are never merged.
+func mergeJobs(jobs []*job) []*job {
+	byKey := map[string]*job{}
+	var out []*job
+	for _, j := range jobs {
+		if j.mode == modeEvents {
+			out = append(out, j)
+			continue
+		}
+		q := url.Values{}
+		for k, v := range j.params {
+			if k != "expand[]" {
+				q[k] = v
+			}
+		}
+		k := j.source.Name + "?" + q.Encode() + "|" + j.mode + "|" + string(encodeState(j.state)) + "|" + strconv.FormatBool(j.fresh)
+		m, ok := byKey[k]
+		if !ok {
+			byKey[k] = j
+			out = append(out, j)
+			continue
+		}
+		if j.write && !m.write {
+			// The list's own table leads: its checkpoint goes with its rows.
+			m.key, m.stream, m.main, m.write = j.key, j.stream, j.main, true
+			m.keys = append(append([]string(nil), j.keys...), m.keys...)
+		} else {
+			m.keys = append(m.keys, j.keys...)
+		}
+		m.embeds = append(m.embeds, j.embeds...)
+		m.children = append(m.children, j.children...)
+	}
+	return out
 }
 
 // unsupported says why a stream cannot be listed on its own, or "".
@@ -184,6 +291,7 @@ func (r *runner) newEmbed(parent, child catalog.Stream) *embed {
 			}
 		}
 	}
+	e.includable = e.expand
 	return e
 }
 
@@ -197,21 +305,34 @@ func (r *runner) schedule(j *job) {
 		lo = r.opts.StartDate.Unix()
 	}
 	incremental := s.Incremental
-	if j.child != nil || (j.write == false && len(j.embeds) > 0) {
-		// Children follow their parent's events through embedded lists and
-		// their own object's events.
+	if len(j.children) > 0 || (!j.write && len(j.embeds) > 0) {
+		// Embedded children follow their parent's events. A per-parent child
+		// list is re-read for the parents that events name (refresh), and in
+		// full now and then (reconciliation); without events on either side
+		// it is re-read in full every run.
 		incremental = catalog.IncrementalEvents
-		if j.child != nil && !hasEvents(j.child.stream) {
-			incremental = catalog.IncrementalFull
+		for _, c := range j.children {
+			if !refreshable(c.stream) {
+				incremental = catalog.IncrementalFull
+			}
 		}
 	}
 	st := j.state
 	j.fresh = false
+	if st.Phase == phaseDone && incremental == catalog.IncrementalEvents && len(j.children) > 0 && r.reconcileDue(st) {
+		// A periodic full re-read catches what no event named.
+		st = streamState{Phase: phaseDone}
+		incremental = catalog.IncrementalFull
+		j.why = whyReconcile
+	}
 	switch {
 	case st.Phase == phaseBackfill:
 		j.mode = modeBackfill
-		if st.Reason == modeFull {
+		switch st.Reason {
+		case modeFull:
 			j.mode = modeFull
+		case whyReconcile:
+			j.mode, j.why = whyReconcile, whyReconcile
 		}
 		if j.sliced && len(st.Slices) == 0 && st.Upper == 0 {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
@@ -254,12 +375,35 @@ func (r *runner) schedule(j *job) {
 		}
 		st.Slices = slices
 	}
+	if j.why == whyReconcile {
+		st.Reason = whyReconcile
+		j.mode = whyReconcile
+	}
 	j.state = st
+	if j.why == "" {
+		j.why = j.mode
+	}
 	r.update(j.stream, func(sr *StreamResult) {
 		if sr.Mode == "" || j.mode == modeBackfill {
 			sr.Mode = j.mode
 		}
 	})
+}
+
+// refreshable reports whether a per-parent child list can follow events:
+// the parent's events or the child's own name the parents to re-read.
+func refreshable(child catalog.Stream) bool {
+	p, ok := catalog.Lookup(child.Parent)
+	return ok && (len(p.EventTypes) > 0 || hasEvents(child))
+}
+
+// reconcileDue reports whether a per-parent child list's periodic full
+// re-read is due.
+func (r *runner) reconcileDue(st streamState) bool {
+	if r.opts.ReconcileEvery < 0 {
+		return false
+	}
+	return r.opts.Now().Sub(time.Unix(st.Reconciled, 0)) >= r.opts.ReconcileEvery
 }
 
 func hasEvents(s catalog.Stream) bool {
@@ -279,7 +423,7 @@ func (r *runner) testClocks(ctx context.Context) ([]string, error) {
 	var ids []string
 	q := url.Values{"limit": {"100"}}
 	for {
-		page, err := r.opts.Client.ListPage(ctx, "/v1/test_helpers/test_clocks", q)
+		page, err := r.list(ctx, "test_helpers_test_clocks", "test_clocks", "/v1/test_helpers/test_clocks", q)
 		if err != nil {
 			// Live keys and restricted keys cannot list clocks; that only
 			// means there are none to read.

@@ -149,6 +149,52 @@ func (t *table) row(ctx context.Context, obj json.RawMessage, parent string, del
 	return dest.Row{ID: id, Values: values, Deleted: deleted, Raw: obj}, nil
 }
 
+// clear empties one field of a row built for t, in its values and its raw
+// object alike.
+func (t *table) clear(row *dest.Row, field string) {
+	t.mu.RLock()
+	i, ok := t.index[field]
+	t.mu.RUnlock()
+	if ok && i < len(row.Values) {
+		row.Values[i] = nil
+	}
+	row.Raw = withoutField(row.Raw, field)
+}
+
+// withoutField returns obj without one top-level field (a copy when it is
+// there, obj itself otherwise).
+func withoutField(obj json.RawMessage, field string) json.RawMessage {
+	start, end := -1, -1
+	gjson.ParseBytes(obj).ForEach(func(k, v gjson.Result) bool {
+		if k.Str == field {
+			start, end = k.Index, v.Index+len(v.Raw)
+			return false
+		}
+		return true
+	})
+	if start < 0 || end > len(obj) {
+		return obj
+	}
+	// Take the comma after the field, or else the one before it.
+	rest := end
+	for rest < len(obj) && (obj[rest] == ' ' || obj[rest] == '\n' || obj[rest] == '\t' || obj[rest] == '\r') {
+		rest++
+	}
+	if rest < len(obj) && obj[rest] == ',' {
+		end = rest + 1
+	} else {
+		for start > 0 && obj[start-1] != ',' && obj[start-1] != '{' {
+			start--
+		}
+		if start > 0 && obj[start-1] == ',' {
+			start--
+		}
+	}
+	out := make(json.RawMessage, 0, len(obj)-(end-start))
+	out = append(out, obj[:start]...)
+	return append(out, obj[end:]...)
+}
+
 // inferType types a field the spec does not describe.
 func inferType(v gjson.Result) catalog.Type {
 	switch v.Type {

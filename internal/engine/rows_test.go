@@ -85,3 +85,19 @@ func TestFieldSelectionKeepsID(t *testing.T) {
 		t.Fatalf("values (-want +got):\n%s", diff)
 	}
 }
+
+func TestWithoutField(t *testing.T) {
+	for _, tc := range []struct{ in, field, want string }{
+		{`{"id":"a","tax_ids":{"data":[1,{"x":2}]},"b":1}`, "tax_ids", `{"id":"a","b":1}`},
+		{`{"id":"a","tax_ids":{"data":[]}}`, "tax_ids", `{"id":"a"}`},
+		{`{"tax_ids":null, "id":"a"}`, "tax_ids", `{ "id":"a"}`},
+		{`{"tax_ids":[]}`, "tax_ids", `{}`},
+		{`{"id":"a"}`, "tax_ids", `{"id":"a"}`},
+		{`{"id":"a", "tax_ids" : [1] }`, "tax_ids", `{"id":"a" }`},
+	} {
+		got := string(withoutField([]byte(tc.in), tc.field))
+		if got != tc.want || !json.Valid([]byte(got)) {
+			t.Errorf("withoutField(%s, %s) = %s, want %s", tc.in, tc.field, got, tc.want)
+		}
+	}
+}

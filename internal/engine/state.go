@@ -42,6 +42,10 @@ type streamState struct {
 	// Reason marks a backfill that re-reads a stream in full on purpose (for
 	// example after the events cursor fell out of retention).
 	Reason string `json:"reason,omitempty"`
+	// Reconciled is when the last complete read of the stream began; a
+	// per-parent child list is re-read in full once it is older than
+	// Options.ReconcileEvery.
+	Reconciled int64 `json:"reconciled,omitempty"`
 }
 
 // span is a half-open created range [Lo, Hi).

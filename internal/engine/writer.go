@@ -182,6 +182,15 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 	if len(rows) > 0 {
 		w.onWrite(j, j.main.name, len(rows))
 	}
+	// A merged job's other streams keep their own state rows, written once
+	// the rows are durable; a crash between these writes only makes the
+	// next run page their list separately.
+	for _, k := range j.keys[1:] {
+		if err := w.dst.Write(ctx, &dest.Batch{Table: j.main.shape(), Account: w.account, SyncedAt: now,
+			State: &dest.State{Pipeline: w.pipeline, Stream: k, Cursor: batch.State.Cursor}}); err != nil {
+			return fmt.Errorf("save state of %s: %w", k, err)
+		}
+	}
 	b.rows[j.main] = rows[:0:0]
 	w.buffered -= b.n
 	b.n = 0
