@@ -8,7 +8,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -429,32 +428,16 @@ func endpointDiff(before, after map[string]int64) map[string]int64 {
 	return out
 }
 
-// requestsByStream reads the per-stream requests and their reasons from
-// a result's streams, when the engine reports them (a "requests" object of
-// reason → count on each stream); nil otherwise.
+// requestsByStream is the requests per stream and why the engine reports.
 func requestsByStream(res *engine.Result) map[string]map[string]int64 {
 	if res == nil {
 		return nil
 	}
-	b, err := json.Marshal(res.Streams)
-	if err != nil {
-		return nil
-	}
-	var streams []struct {
-		Stream   string           `json:"stream"`
-		Requests map[string]int64 `json:"requests"`
-	}
-	if json.Unmarshal(b, &streams) != nil {
-		return nil
-	}
 	out := map[string]map[string]int64{}
-	for _, s := range streams {
+	for _, s := range res.Streams {
 		if len(s.Requests) > 0 {
 			out[s.Stream] = s.Requests
 		}
-	}
-	if len(out) == 0 {
-		return nil
 	}
 	return out
 }

@@ -102,7 +102,7 @@ func computeFloor(up upstream, streams []string, globalRPS, endpointRPS float64,
 			if name == "events" {
 				fc.add(name, s.Path, 1)
 			}
-		case fc.selected[duplicateOf(name)]:
+		case fc.selected[catalog.DuplicateOf(name)]:
 			// The top-level list holds the same objects.
 		case s.EmbeddedField != "":
 			fc.embedded(s)
@@ -278,25 +278,13 @@ func readable(s catalog.Stream) bool {
 	return ok && p.Parent == "" && len(p.RequiredParams) == 0
 }
 
-// duplicates are the child lists whose objects a top-level list holds in
-// full, so a sync of every stream need not read them (issue 9; the
-// engine's catalog.Defaults leaves them out).
-var duplicates = map[string]string{
-	"customers_subscriptions": "subscriptions", // status=all lists canceled ones too
-	"charges_refunds":         "refunds",
-}
-
-// duplicateOf returns the top-level stream holding a child list's objects, or "".
-func duplicateOf(name string) string { return duplicates[name] }
-
-// everyStream is the selection a sync of every stream reads: the catalog
-// without the duplicate child lists.
+// everyStream is the selection a sync of every stream reads: the engine's
+// default (catalog.Defaults, which leaves out child lists another list
+// holds in full).
 func everyStream() []string {
 	var out []string
-	for _, s := range catalog.All() {
-		if duplicateOf(s.Name) == "" {
-			out = append(out, s.Name)
-		}
+	for _, s := range catalog.Defaults() {
+		out = append(out, s.Name)
 	}
 	return out
 }
