@@ -95,8 +95,13 @@ type streamState struct {
 	rows    int64
 	share   float64
 	ranged  bool // the stream reported the share of its created range read
-	done    bool
-	failed  bool
+	// baseAt and baseShare are the first report of this run: a resumed
+	// backfill starts with part of its range read, so the pace is measured
+	// from there, not from zero.
+	baseAt    time.Time
+	baseShare float64
+	done      bool
+	failed    bool
 }
 
 // tracker holds the streams' counts and coverage for a printer. Its
@@ -139,10 +144,13 @@ func (t *tracker) cover(stream string, share float64) {
 	if math.IsNaN(share) {
 		return
 	}
+	share = min(max(share, 0), 1)
 	t.mu.Lock()
 	s := t.state(stream)
-	s.ranged = true
-	s.share = max(s.share, min(max(share, 0), 1))
+	if !s.ranged {
+		s.ranged, s.baseAt, s.baseShare = true, t.now(), share
+	}
+	s.share = max(s.share, share)
 	t.mu.Unlock()
 }
 
@@ -161,7 +169,7 @@ type status struct {
 	streamState
 	elapsed time.Duration
 	left    time.Duration
-	// leftKnown is false until a share has been read.
+	// leftKnown is false until the share has moved since the first report.
 	leftKnown bool
 }
 
@@ -171,23 +179,24 @@ func (t *tracker) status(stream string) status {
 	s := t.state(stream)
 	st := status{streamState: *s, elapsed: t.now().Sub(s.started)}
 	if s.ranged && !s.done {
-		st.left, st.leftKnown = timeLeft(st.elapsed, s.share)
+		st.left, st.leftKnown = timeLeft(t.now().Sub(s.baseAt), s.share-s.baseShare, s.share)
 	}
 	return st
 }
 
-// timeLeft estimates the time to read the rest of a range from the time
-// the read share took: elapsed × (1−share)/share. A backfill reads its
-// slices at the paced request rate, so the average so far is a fair guide;
-// it is unknown until some share has been read.
-func timeLeft(elapsed time.Duration, share float64) (time.Duration, bool) {
+// timeLeft estimates the time to read the rest of a range at the pace so
+// far: gained of the range was read in since, so (1−share) takes
+// since × (1−share)/gained. A backfill reads its slices at the paced request
+// rate, so the average pace is a fair guide; it is unknown until the share
+// has moved.
+func timeLeft(since time.Duration, gained, share float64) (time.Duration, bool) {
 	switch {
-	case share <= 0 || elapsed <= 0:
-		return 0, false
 	case share >= 1:
 		return 0, true
+	case gained <= 0 || since <= 0:
+		return 0, false
 	}
-	return time.Duration(float64(elapsed) * (1 - share) / share), true
+	return time.Duration(float64(since) * (1 - share) / gained).Round(time.Millisecond), true
 }
 
 // percent is the share as a whole percentage, rounded down so an unfinished
