@@ -126,8 +126,12 @@ func (t *tracker) state(stream string) *streamState {
 	return s
 }
 
+// start begins a stream, afresh if it had finished (a later phase).
 func (t *tracker) start(stream string) {
 	t.mu.Lock()
+	if s := t.streams[stream]; s != nil && s.done {
+		delete(t.streams, stream)
+	}
 	t.state(stream)
 	t.mu.Unlock()
 }
@@ -154,14 +158,20 @@ func (t *tracker) cover(stream string, share float64) {
 	t.mu.Unlock()
 }
 
-func (t *tracker) finish(stream string, err error) {
+// finish marks the stream done and reports whether it was not already: a
+// stream of several jobs (one per test clock) is told once per job.
+func (t *tracker) finish(stream string, err error) bool {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	s := t.state(stream)
+	if s.done {
+		return false
+	}
 	s.done, s.failed = true, err != nil
 	if s.ranged && err == nil {
 		s.share = 1
 	}
-	t.mu.Unlock()
+	return true
 }
 
 // status is a snapshot of one stream.
@@ -246,8 +256,12 @@ func (st status) describe() string {
 		return "failed after " + rows
 	case st.done:
 		return "done, " + rows
-	case st.ranged && st.leftKnown:
-		return fmt.Sprintf("%d%% (%s, ~%s left)", percent(st.share), rows, formatLeft(st.left))
+	case st.ranged && st.leftKnown && st.share < 1:
+		left := "~" + formatLeft(st.left)
+		if st.left < time.Second {
+			left = "<1s"
+		}
+		return fmt.Sprintf("%d%% (%s, %s left)", percent(st.share), rows, left)
 	case st.ranged:
 		return fmt.Sprintf("%d%% (%s)", percent(st.share), rows)
 	}
@@ -283,7 +297,6 @@ func (b *barProgress) bar(stream string) *mpb.Bar {
 	defer b.mu.Unlock()
 	bar := b.bars[stream]
 	if bar == nil {
-		b.t.start(stream)
 		spin, fill := mpb.SpinnerStyle().Build(), mpb.BarStyle().Build()
 		// The filler is a spinner until the bar has a total, i.e. until
 		// the stream reports coverage.
@@ -312,7 +325,15 @@ func (b *barProgress) line(stream string) string {
 }
 
 // Start implements engine.Progress.
-func (b *barProgress) Start(stream string) { b.bar(stream) }
+func (b *barProgress) Start(stream string) {
+	b.mu.Lock()
+	if b.t.status(stream).done {
+		delete(b.bars, stream) // a later phase gets a bar of its own
+	}
+	b.mu.Unlock()
+	b.t.start(stream)
+	b.bar(stream)
+}
 
 // Rows implements engine.Progress.
 func (b *barProgress) Rows(stream string, rows, _ int) {
@@ -334,7 +355,9 @@ func (b *barProgress) Covered(stream string, share float64) {
 // Done implements engine.Progress.
 func (b *barProgress) Done(stream string, err error) {
 	bar := b.bar(stream)
-	b.t.finish(stream, err)
+	if !b.t.finish(stream, err) {
+		return
+	}
 	switch st := b.t.status(stream); {
 	case err != nil:
 		bar.Abort(false)
@@ -416,7 +439,9 @@ func (l *lineProgress) maybePrint(stream string) {
 
 // Done implements engine.Progress.
 func (l *lineProgress) Done(stream string, err error) {
-	l.t.finish(stream, err)
+	if !l.t.finish(stream, err) {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "sync %s: %s\n", stream, l.t.status(stream).describe())

@@ -98,7 +98,9 @@ func TestLineProgress(t *testing.T) {
 	clk.advance(5 * time.Second)
 	p.Covered("customers", 0.30)
 	p.Done("customers", nil)
+	p.Done("customers", nil) // one Done per job of the stream
 	p.Done("balance_transactions", errors.New("boom"))
+	p.Done("balance_transactions", nil)
 	want := []string{
 		"sync customers: started",
 		"sync balance_transactions: started",
@@ -126,6 +128,11 @@ func TestLineProgressResumed(t *testing.T) {
 	p.Rows("charges", 4000, 40)
 	p.Covered("charges", 0.7)
 	if got, want := lastLine(buf.String()), "sync charges: 70% (4,000 rows, ~1m0s left)"; got != want {
+		t.Errorf("line = %q, want %q", got, want)
+	}
+	clk.advance(5 * time.Second)
+	p.Covered("charges", 0.999)
+	if got, want := lastLine(buf.String()), "sync charges: 99% (4,000 rows, <1s left)"; got != want {
 		t.Errorf("line = %q, want %q", got, want)
 	}
 }
@@ -160,6 +167,12 @@ func TestBarProgress(t *testing.T) {
 	if got := p.bar("customers").Current(); got != 500 {
 		t.Errorf("customers bar at %d of 1000, want 500", got)
 	}
+	// The whole range read, the last batch not yet written: no estimate.
+	clk.advance(time.Second)
+	p.Covered("customers", 1)
+	if got, want := p.line("customers"), "100% (12,345 rows)"; got != want {
+		t.Errorf("customers bar = %q, want %q", got, want)
+	}
 	p.Done("customers", nil)
 	p.Done("events", nil)
 	p.Wait()
@@ -169,4 +182,35 @@ func TestBarProgress(t *testing.T) {
 			t.Errorf("bars lack %q:\n%s", want, out)
 		}
 	}
+}
+
+// TestProgressStreamStartedAgain: a stream started again after it finished
+// (a later phase of the run) is followed afresh.
+func TestProgressStreamStartedAgain(t *testing.T) {
+	clk := newTestClock()
+	var buf bytes.Buffer
+	p := newLineProgress(&buf, clk.now)
+	p.Start("customers")
+	p.Rows("customers", 100, 1)
+	p.Done("customers", nil)
+	p.Start("customers")
+	clk.advance(10 * time.Second)
+	p.Rows("customers", 7, 1)
+	p.Done("customers", nil)
+	want := "sync customers: started\nsync customers: done, 100 rows\nsync customers: started\nsync customers: 7 rows\nsync customers: done, 7 rows\n"
+	if got := buf.String(); got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
+	}
+
+	var bars bytes.Buffer
+	b := newBarProgress(&bars, clk.now, mpb.WithAutoRefresh(), mpb.WithWidth(120))
+	b.Start("customers")
+	b.Done("customers", nil)
+	b.Start("customers")
+	b.Rows("customers", 7, 1)
+	if got, want := b.line("customers"), "7 rows"; got != want {
+		t.Errorf("bar after a restart = %q, want %q", got, want)
+	}
+	b.Done("customers", nil)
+	b.Wait()
 }
