@@ -23,6 +23,8 @@ type upstream interface {
 	URL() string
 	Counts(account string) map[string]int
 	Objects(account, stream string) []json.RawMessage
+	// ChildCounts is the number of children of a child stream per parent id.
+	ChildCounts(account, stream string) map[string]int
 	DeletedIDs(account, stream string) []string
 	Mutate(account, stream string, creates, updates, deletes int) error
 	SetFaults(latency time.Duration, rps, endpointRPS float64) error
@@ -125,6 +127,12 @@ func (r *remote) Objects(account, stream string) []json.RawMessage {
 	var objs []json.RawMessage
 	_ = r.admin(http.MethodGet, "objects", url.Values{"account": {account}, "stream": {stream}}, &objs)
 	return objs
+}
+
+func (r *remote) ChildCounts(account, stream string) map[string]int {
+	var m map[string]int
+	_ = r.admin(http.MethodGet, "children", url.Values{"account": {account}, "stream": {stream}}, &m)
+	return m
 }
 
 // DeletedIDs is not served by the admin endpoints; deletions are not

@@ -1,5 +1,6 @@
 // Package bench runs stripeline's benchmark scenarios (DESIGN §6) against
-// the emulator: a backfill at Stripe's rate limits compared with its floor,
+// the emulator: a backfill at Stripe's rate limits compared with its floor
+// (of a few dense streams, and of ~70 small streams with many test clocks),
 // pipeline throughput at zero latency, the cost of an incremental sync, and
 // the peak memory of the syncing process. Every scenario checks afterwards
 // that the replica equals the emulated account and fails otherwise.
@@ -23,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/engine"
@@ -32,15 +34,18 @@ import (
 
 // Scenario names, in the order they run.
 const (
-	Backfill    = "backfill"
-	Throughput  = "throughput"
-	Memory      = "memory"
-	Incremental = "incremental"
+	Backfill = "backfill"
+	// SmallStreams is a backfill of every stream of an account of the
+	// emulator's small-streams shape with many test clocks.
+	SmallStreams = "small-streams"
+	Throughput   = "throughput"
+	Memory       = "memory"
+	Incremental  = "incremental"
 )
 
 // Scenarios lists every scenario in run order (incremental last: it
 // changes the account).
-var Scenarios = []string{Backfill, Throughput, Memory, Incremental}
+var Scenarios = []string{Backfill, SmallStreams, Throughput, Memory, Incremental}
 
 // DefaultStreams are the streams the scenarios sync: the usual replica of
 // a billing account. Children listed one request per parent
@@ -61,6 +66,14 @@ type Config struct {
 	Seed int64
 	// Streams selects the streams (default DefaultStreams).
 	Streams []string
+	// AllStreams syncs every stream (the engine's default selection, no
+	// Streams) in the backfill, throughput, memory and incremental
+	// scenarios; the replica is checked on every stream the emulator fills.
+	AllStreams bool
+	// SmallObjects and TestClocks size the small-streams scenario's account
+	// (default 1,500 objects and 210 test clocks; negative for none). It
+	// has its own emulator unless APIBase is set.
+	SmallObjects, TestClocks int
 	// APIBase points at an emulator already running (`stripeline emulator`);
 	// empty starts one in this process. A remote emulator's Objects setting
 	// is its own.
@@ -81,7 +94,10 @@ type Config struct {
 	// zero derives them from the rates and latency (backfill) or uses
 	// the engine's defaults.
 	Concurrency, PerStream int
-	// Changes is the number of changes of the incremental scenario (default 10,000).
+	// Changes is the number of changes of the incremental scenario
+	// (default 10,000), spread over creates, updates and deletes of
+	// customers, their tax ids, subscriptions and their items, invoices,
+	// payments and the product catalog.
 	Changes int
 	// Command builds the child process of the memory scenario from the
 	// stripeline arguments; default os.Executable() with those arguments.
@@ -117,6 +133,12 @@ func (c *Config) defaults() {
 	}
 	if c.Changes <= 0 {
 		c.Changes = 10_000
+	}
+	if c.SmallObjects <= 0 {
+		c.SmallObjects = 1500
+	}
+	if c.TestClocks == 0 {
+		c.TestClocks = 210
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -156,6 +178,14 @@ type Report struct {
 	InFlightPeak int64 `json:"in_flight_peak,omitempty"`
 	Concurrency  int   `json:"concurrency,omitempty"`
 	PerStream    int   `json:"per_stream,omitempty"`
+	// Streams is how many streams the replica was checked on.
+	Streams int `json:"streams,omitempty"`
+	// ByEndpoint is the requests the emulator answered during the sync,
+	// per endpoint as Stripe's per-endpoint limit groups them.
+	ByEndpoint map[string]int64 `json:"by_endpoint,omitempty"`
+	// ByStream is the requests per stream and why (backfill, events,
+	// per_parent, …) as the engine's result reports them, when it does.
+	ByStream map[string]map[string]int64 `json:"by_stream,omitempty"`
 	// Correct is true when the replica equals the account afterwards.
 	Correct bool   `json:"correct"`
 	Error   string `json:"error,omitempty"`
@@ -205,18 +235,29 @@ func Run(ctx context.Context, cfg Config, scenarios ...string) ([]Report, error)
 		}
 		want[s] = true
 	}
+	// The main account is generated once, for the first scenario that needs it.
 	var up upstream
-	if cfg.APIBase != "" {
-		up = newRemote(strings.TrimSuffix(cfg.APIBase, "/"))
-	} else {
+	defer func() {
+		if up != nil {
+			up.Close()
+		}
+	}()
+	account := func() (upstream, error) {
+		if up != nil {
+			return up, nil
+		}
+		if cfg.APIBase != "" {
+			up = newRemote(strings.TrimSuffix(cfg.APIBase, "/"))
+			return up, nil
+		}
 		fmt.Fprintf(cfg.Log, "generating an account of ~%d objects (seed %d)\n", cfg.Objects, cfg.Seed)
 		l, err := startLocal(emulator.Config{Seed: cfg.Seed, Objects: cfg.Objects, ConnectedAccounts: -1})
 		if err != nil {
 			return nil, fmt.Errorf("start the emulator: %w", err)
 		}
 		up = l
+		return up, nil
 	}
-	defer up.Close()
 
 	var reports []Report
 	var failed []string
@@ -227,15 +268,21 @@ func Run(ctx context.Context, cfg Config, scenarios ...string) ([]Report, error)
 		fmt.Fprintf(cfg.Log, "scenario %s\n", name)
 		var rs []Report
 		var err error
-		switch name {
-		case Backfill:
-			rs, err = runBackfill(ctx, cfg, up)
-		case Throughput:
-			rs, err = runThroughput(ctx, cfg, up)
-		case Memory:
-			rs, err = runMemory(ctx, cfg, up)
-		case Incremental:
-			rs, err = runIncremental(ctx, cfg, up)
+		if name == SmallStreams {
+			rs, err = runSmallStreams(ctx, cfg, account)
+		} else if up, aerr := account(); aerr != nil {
+			return reports, aerr
+		} else {
+			switch name {
+			case Backfill:
+				rs, err = runBackfill(ctx, cfg, up)
+			case Throughput:
+				rs, err = runThroughput(ctx, cfg, up)
+			case Memory:
+				rs, err = runMemory(ctx, cfg, up)
+			case Incremental:
+				rs, err = runIncremental(ctx, cfg, up)
+			}
 		}
 		for _, r := range rs {
 			fmt.Fprintf(cfg.Log, "  %s → %s: %d rows in %.1fs, %d requests, correct=%v %s\n", r.Scenario, r.Dest, r.Rows, r.Seconds, r.Requests, r.Correct, r.Error)
@@ -317,6 +364,27 @@ type syncRun struct {
 	requests int64
 	limited  int64
 	client   stripe.Stats
+	// byEndpoint is the emulator's count of the sync's requests per endpoint.
+	byEndpoint map[string]int64
+}
+
+// syncStreams is the selection a sync is given: nil (every stream, the
+// engine's default) with AllStreams.
+func (c *Config) syncStreams() []string {
+	if c.AllStreams {
+		return nil
+	}
+	return c.Streams
+}
+
+// selection is what a sync of c reads, for the floor and the replica
+// check: every stream the engine can list with AllStreams (duplicate child
+// lists left out), else Streams.
+func (c *Config) selection() []string {
+	if c.AllStreams {
+		return everyStream()
+	}
+	return c.Streams
 }
 
 // syncOnce runs engine.Sync in this process against up into dst.
@@ -339,11 +407,39 @@ func syncOnce(ctx context.Context, up upstream, dst dest.Destination, streams []
 	if serr == nil {
 		run.requests = after.Requests - before.Requests
 		run.limited = after.RateLimited - before.RateLimited
+		run.byEndpoint = endpointDiff(before.ByEndpoint, after.ByEndpoint)
 	}
 	if err != nil {
 		return run, fmt.Errorf("sync: %w", err)
 	}
 	return run, nil
+}
+
+// endpointDiff is the requests per endpoint between two emulator counts,
+// keyed as Stripe's per-endpoint limit groups them (stripe.EndpointKey).
+func endpointDiff(before, after map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range after {
+		if n := v - before[k]; n > 0 {
+			method, path, _ := strings.Cut(k, " ")
+			out[stripe.EndpointKey(method, path)] += n
+		}
+	}
+	return out
+}
+
+// requestsByStream is the requests per stream and why the engine reports.
+func requestsByStream(res *engine.Result) map[string]map[string]int64 {
+	if res == nil {
+		return nil
+	}
+	out := map[string]map[string]int64{}
+	for _, s := range res.Streams {
+		if len(s.Requests) > 0 {
+			out[s.Stream] = s.Requests
+		}
+	}
+	return out
 }
 
 // rows sums the rows a run wrote.
@@ -358,13 +454,13 @@ func rows(res *engine.Result) int64 {
 	return n
 }
 
-// compared returns the selected streams the replica is checked on: the
-// event log is history, not account state, so events are left out.
+// compared returns the selected streams the replica is checked on: those
+// a sync can list, without the event log (history, not account state).
 func compared(streams []string) []string {
 	var out []string
-	for _, s := range streams {
-		if s != "events" {
-			out = append(out, s)
+	for _, name := range streams {
+		if s, ok := catalog.Lookup(name); ok && readable(s) && name != "events" {
+			out = append(out, name)
 		}
 	}
 	sort.Strings(out)
@@ -408,15 +504,15 @@ func syncAndCheck(ctx context.Context, cfg Config, up upstream, scenario, base s
 		return r, nil, err
 	}
 	defer dst.Close()
-	run, err := syncOnce(ctx, up, dst, cfg.Streams, rps, eprs, conc, per)
+	run, err := syncOnce(ctx, up, dst, cfg.syncStreams(), rps, eprs, conc, per)
 	if run != nil {
-		fill(&r, run, up, cfg.Streams)
+		fill(&r, run, up, cfg.selection())
 	}
 	if err != nil {
 		r.Error = err.Error()
 		return r, run, err
 	}
-	if err := check(ctx, up, dst, cfg.Streams); err != nil {
+	if err := check(ctx, up, dst, cfg.selection()); err != nil {
 		r.Error = err.Error()
 		return r, run, err
 	}
@@ -431,6 +527,9 @@ func fill(r *Report, run *syncRun, up upstream, streams []string) {
 	r.Requests = run.requests
 	r.RateLimited = run.limited
 	r.InFlightPeak = run.client.InFlightPeak
+	r.Streams = len(compared(streams))
+	r.ByEndpoint = run.byEndpoint
+	r.ByStream = requestsByStream(run.res)
 	if run.seconds > 0 {
 		r.ObjectsPerSec = float64(r.Rows) / run.seconds
 	}
@@ -456,20 +555,50 @@ func backfillLimits(cfg Config) (conc, per int) {
 	return max(conc, 1), max(per, 1)
 }
 
-func runBackfill(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
+// backfillAtLimits syncs cfg's selection from up at the configured
+// latency and rate limits and compares the time with the floor.
+func backfillAtLimits(ctx context.Context, cfg Config, up upstream, scenario string) ([]Report, error) {
 	if err := up.SetFaults(cfg.Latency, cfg.RPS, cfg.EndpointRPS); err != nil {
 		return nil, err
 	}
 	defer up.SetFaults(0, 0, 0)
-	floor := computeFloor(up, cfg.Streams, cfg.RPS, cfg.EndpointRPS, cfg.Latency)
+	floor := computeFloor(up, cfg.selection(), cfg.RPS, cfg.EndpointRPS, cfg.Latency)
 	conc, per := backfillLimits(cfg)
-	r, _, err := syncAndCheck(ctx, cfg, up, Backfill, cfg.Dest, cfg.ClientRPS, cfg.ClientEndpointRPS, conc, per)
+	r, _, err := syncAndCheck(ctx, cfg, up, scenario, cfg.Dest, cfg.ClientRPS, cfg.ClientEndpointRPS, conc, per)
 	r.Floor = &floor
 	r.Concurrency, r.PerStream = conc, per
 	if floor.Seconds > 0 {
 		r.FloorRatio = r.Seconds / floor.Seconds
 	}
 	return []Report{r}, err
+}
+
+func runBackfill(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
+	return backfillAtLimits(ctx, cfg, up, Backfill)
+}
+
+// runSmallStreams backfills every stream of a small-streams account with
+// cfg.TestClocks test clocks (its own emulator, unless the bench was
+// pointed at one with APIBase: then that one, whatever its shape).
+func runSmallStreams(ctx context.Context, cfg Config, account func() (upstream, error)) ([]Report, error) {
+	var up upstream
+	if cfg.APIBase != "" {
+		var err error
+		if up, err = account(); err != nil {
+			return nil, err
+		}
+	} else {
+		fmt.Fprintf(cfg.Log, "generating a small-streams account of ~%d objects and %d test clocks (seed %d)\n", cfg.SmallObjects, max(cfg.TestClocks, 0), cfg.Seed)
+		l, err := startLocal(emulator.Config{Seed: cfg.Seed, Objects: cfg.SmallObjects, TestClocks: cfg.TestClocks,
+			Shape: emulator.ShapeSmallStreams, ConnectedAccounts: -1})
+		if err != nil {
+			return nil, fmt.Errorf("start the emulator: %w", err)
+		}
+		defer l.Close()
+		up = l
+	}
+	cfg.AllStreams = true
+	return backfillAtLimits(ctx, cfg, up, SmallStreams)
 }
 
 // unlimited is the client rate of the zero-latency scenarios.
@@ -495,41 +624,104 @@ func runThroughput(ctx context.Context, cfg Config, up upstream) ([]Report, erro
 	return out, errors.Join(errs...)
 }
 
-// changeStreams are the streams the incremental scenario changes, with
-// their share of the changes. Invoice items and payment intents are only
-// created (and deleted where they can be): Stripe emits no event when
-// their metadata is updated (the spec has no invoiceitem.updated nor
-// payment_intent.updated), so no events sweep can see such an update.
-var changeStreams = []struct {
-	stream    string
-	share     float64
-	noUpdates bool
-}{
-	{"customers", 0.2, false}, {"subscriptions", 0.1, false}, {"invoices", 0.15, false}, {"charges", 0.15, false},
-	{"payment_intents", 0.15, true}, {"products", 0.05, false}, {"prices", 0.05, false}, {"coupons", 0.05, false},
-	{"invoiceitems", 0.1, true},
+// change is a stream the incremental scenario changes: its share of the
+// changes and which kinds it gets.
+type change struct {
+	stream                    string
+	share                     float64
+	creates, updates, deletes bool
 }
 
-// mutate applies n changes spread across streams: per stream a third
-// creates, half updates, the rest deletes (only where deletes exist).
+// changePlan is what the incremental scenario changes. Invoice items and
+// payment intents are not updated: Stripe emits no event when their
+// metadata is updated (the spec has no invoiceitem.updated nor
+// payment_intent.updated), so no events sweep can see such an update.
+// Tax ids (a child listed per customer) have no metadata to update;
+// subscription items (embedded in their subscription, no events of their
+// own) are only updated, which Stripe announces as the subscription's
+// update. Children change only when their stream is selected.
+var changePlan = []change{
+	{"customers", 0.2, true, true, true},
+	{"customers_tax_ids", 0.05, true, false, true},
+	{"subscriptions", 0.1, true, true, true},
+	{"subscriptions_items", 0.05, false, true, false},
+	{"invoices", 0.15, true, true, true},
+	{"charges", 0.15, true, true, false},
+	{"payment_intents", 0.15, true, false, false},
+	{"products", 0.05, true, true, true},
+	{"prices", 0.05, true, true, false},
+	{"coupons", 0.05, true, true, true},
+	{"invoiceitems", 0.1, true, false, true},
+}
+
+// split divides k changes of a stream: a quarter deletes, then half of the
+// rest updates, the others creates (for the kinds the stream gets).
+func (c change) split(k int) (creates, updates, deletes int) {
+	if c.deletes && (c.creates || c.updates) {
+		deletes = k / 4
+	} else if c.deletes {
+		deletes = k
+	}
+	rest := k - deletes
+	switch {
+	case c.updates && c.creates:
+		updates = (rest + 1) / 2
+		creates = rest - updates
+	case c.updates:
+		updates = rest
+	default:
+		creates = rest
+	}
+	return creates, updates, deletes
+}
+
+// allocate spreads n changes over the plan's selected streams in
+// proportion to their shares, largest remainders first, so they add up to n.
+func allocate(plan []change, n int) []int {
+	var total float64
+	for _, c := range plan {
+		total += c.share
+	}
+	out := make([]int, len(plan))
+	rem := make([]float64, len(plan))
+	given := 0
+	for i, c := range plan {
+		x := float64(n) * c.share / total
+		out[i] = int(x)
+		rem[i] = x - float64(out[i])
+		given += out[i]
+	}
+	order := make([]int, len(plan))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return rem[order[a]] > rem[order[b]] })
+	for _, i := range order[:n-given] {
+		out[i]++
+	}
+	return out
+}
+
+// mutate applies n changes spread across the selected streams of the plan.
 func mutate(up upstream, streams []string, n int) (int, error) {
 	selected := map[string]bool{}
 	for _, s := range streams {
 		selected[s] = true
 	}
+	var plan []change
+	for _, c := range changePlan {
+		if selected[c.stream] {
+			plan = append(plan, c)
+		}
+	}
+	if len(plan) == 0 {
+		return 0, errors.New("none of the selected streams is one the incremental scenario changes")
+	}
 	total := 0
-	for _, c := range changeStreams {
-		if !selected[c.stream] {
-			continue
-		}
-		k := int(float64(n) * c.share)
-		creates, updates := k/3, k/2
-		if c.noUpdates {
-			creates, updates = k/2, 0
-		}
-		deletes := k - creates - updates
-		if err := up.Mutate("", c.stream, creates, updates, deletes); err != nil {
-			return total, fmt.Errorf("mutate %s: %w", c.stream, err)
+	for i, k := range allocate(plan, n) {
+		creates, updates, deletes := plan[i].split(k)
+		if err := up.Mutate("", plan[i].stream, creates, updates, deletes); err != nil {
+			return total, fmt.Errorf("mutate %s: %w", plan[i].stream, err)
 		}
 		total += k
 	}
@@ -556,17 +748,17 @@ func runIncremental(ctx context.Context, cfg Config, up upstream) ([]Report, err
 		r.Error = err.Error()
 		return []Report{r}, err
 	}
-	if _, err := syncOnce(ctx, up, dst, cfg.Streams, unlimited, unlimited, cfg.Concurrency, cfg.PerStream); err != nil {
+	if _, err := syncOnce(ctx, up, dst, cfg.syncStreams(), unlimited, unlimited, cfg.Concurrency, cfg.PerStream); err != nil {
 		return fail(fmt.Errorf("initial backfill: %w", err))
 	}
-	changes, err := mutate(up, cfg.Streams, cfg.Changes)
+	changes, err := mutate(up, cfg.selection(), cfg.Changes)
 	if err != nil {
 		return fail(err)
 	}
 	r.Changes = changes
-	run, err := syncOnce(ctx, up, dst, cfg.Streams, unlimited, unlimited, cfg.Concurrency, cfg.PerStream)
+	run, err := syncOnce(ctx, up, dst, cfg.syncStreams(), unlimited, unlimited, cfg.Concurrency, cfg.PerStream)
 	if run != nil {
-		fill(&r, run, up, cfg.Streams)
+		fill(&r, run, up, cfg.selection())
 		if run.res != nil {
 			r.EventsApplied = run.res.Events
 		}
@@ -574,7 +766,7 @@ func runIncremental(ctx context.Context, cfg Config, up upstream) ([]Report, err
 	if err != nil {
 		return fail(err)
 	}
-	if err := check(ctx, up, dst, cfg.Streams); err != nil {
+	if err := check(ctx, up, dst, cfg.selection()); err != nil {
 		return fail(err)
 	}
 	r.Correct = true

@@ -40,8 +40,11 @@ func runMemory(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	args := []string{"sync", "--api-base", up.URL(), "--dest", t.url, "--streams", strings.Join(cfg.Streams, ","),
+	args := []string{"sync", "--api-base", up.URL(), "--dest", t.url,
 		"--max-rps", strconv.Itoa(unlimited), "--endpoint-rps", strconv.Itoa(unlimited), "--format", "json", "--log-level", "warn"}
+	if streams := cfg.syncStreams(); len(streams) > 0 {
+		args = append(args, "--streams", strings.Join(streams, ","))
+	}
 	if cfg.Concurrency > 0 {
 		args = append(args, "--concurrency", strconv.Itoa(cfg.Concurrency))
 	}
@@ -103,7 +106,7 @@ func runMemory(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return fail(fmt.Errorf("child sync output: %w", err))
 	}
-	r.Objects = objects(up, cfg.Streams)
+	r.Objects = objects(up, cfg.selection())
 	r.Rows = rows(&res)
 	if r.Seconds > 0 {
 		r.ObjectsPerSec = float64(r.Rows) / r.Seconds
@@ -113,7 +116,7 @@ func runMemory(ctx context.Context, cfg Config, up upstream) ([]Report, error) {
 		return fail(err)
 	}
 	defer dst.Close()
-	if err := check(ctx, up, dst, cfg.Streams); err != nil {
+	if err := check(ctx, up, dst, cfg.selection()); err != nil {
 		return fail(err)
 	}
 	r.Correct = true

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,22 +24,32 @@ func newBenchCmd(a *App) *cobra.Command {
 		memProfile string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench [backfill|throughput|memory|incremental]...",
+		Use:   "bench [backfill|small-streams|throughput|memory|incremental]...",
 		Short: "Run the benchmark scenarios against the emulator and check the replica",
 		Long: `bench measures stripeline against the emulator (DESIGN §6) and checks that
 every replica equals the emulated account (exit 1 otherwise):
 
-  backfill     300ms per request, 100 req/s global and 25 req/s per endpoint:
-               wall time, requests, 429s, and the ratio to the floor
-               max(Σ pages ÷ 100, pages of the busiest endpoint ÷ 25,
-                   pages of the longest list without a created filter × 300ms)
-  throughput   zero latency, no limits: objects/s into SQLite (and PostgreSQL
-               with --dest postgres://… or STRIPELINE_TEST_POSTGRES)
-  memory       peak RSS of a child 'stripeline sync' process doing the backfill
-  incremental  --changes changes after a backfill, then an incremental sync
+  backfill       300ms per request, 100 req/s global and 25 req/s per endpoint:
+                 wall time, requests, 429s, and the ratio to the floor
+                 max(Σ minimum requests ÷ 100, requests of the busiest
+                     endpoint ÷ 25, the longest chain of requests that must
+                     follow one another × 300ms)
+  small-streams  the same backfill of every stream of an account of ~70 small
+                 streams with --test-clocks test clocks (--small-objects
+                 objects; its own emulator unless --api-base is given)
+  throughput     zero latency, no limits: objects/s into SQLite (and PostgreSQL
+                 with --dest postgres://… or STRIPELINE_TEST_POSTGRES)
+  memory         peak RSS of a child 'stripeline sync' process doing the backfill
+  incremental    --changes changes after a backfill, then an incremental sync:
+                 the requests it cost, per endpoint (and per stream and why
+                 when the engine reports it)
 
-Without --api-base the emulator runs in this process with --objects objects.`,
+--all-streams syncs every stream (the default selection of 'stripeline sync')
+instead of the usual billing streams. Without --api-base the emulator runs in
+this process with --objects objects.`,
 		Example: `  stripeline bench backfill --objects 1000000
+  stripeline bench small-streams --test-clocks 210
+  stripeline bench incremental --all-streams --objects 100000 --changes 1000
   stripeline bench throughput --objects 200000 --format json
   stripeline bench --objects 100000 --dest postgres://postgres@127.0.0.1:5432/test`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,11 +59,23 @@ Without --api-base the emulator runs in this process with --objects objects.`,
 					known = known || s == k
 				}
 				if !known {
-					return usagef("unknown scenario %q: use backfill, throughput, memory or incremental", s)
+					return usagef("unknown scenario %q: use %s", s, strings.Join(bench.Scenarios, ", "))
 				}
 			}
 			if cfg.Objects <= 0 {
 				return usagef("--objects must be positive, got %d", cfg.Objects)
+			}
+			if cfg.SmallObjects <= 0 {
+				return usagef("--small-objects must be positive, got %d", cfg.SmallObjects)
+			}
+			if cfg.TestClocks < 0 {
+				return usagef("--test-clocks must be 0 or more, got %d", cfg.TestClocks)
+			}
+			if cfg.TestClocks == 0 {
+				cfg.TestClocks = -1 // none
+			}
+			if cfg.AllStreams && cmd.Flags().Changed("streams") {
+				return usagef("--all-streams and --streams exclude each other: choose one")
 			}
 			cfg.APIBase = a.APIBase
 			if cfg.Postgres == "" {
@@ -90,6 +114,9 @@ Without --api-base the emulator runs in this process with --objects objects.`,
 	f.IntVar(&cfg.Objects, "objects", 1_000_000, "approximate objects in the emulated account")
 	f.Int64Var(&cfg.Seed, "seed", 42, "seed of the emulated account")
 	f.StringSliceVar(&cfg.Streams, "streams", nil, "streams to sync (default: the usual billing streams, see docs/BENCHMARKS.md)")
+	f.BoolVar(&cfg.AllStreams, "all-streams", false, "sync every stream, as 'stripeline sync' does without --streams")
+	f.IntVar(&cfg.SmallObjects, "small-objects", 1500, "small-streams: approximate objects of the core billing streams")
+	f.IntVar(&cfg.TestClocks, "test-clocks", 210, "small-streams: test clocks in the account")
 	f.StringVar(&cfg.Dest, "dest", "", "destination URL (default: a SQLite file in a temporary directory; postgres:// gets a fresh schema)")
 	f.DurationVar(&cfg.Latency, "latency", 300*time.Millisecond, "backfill: emulator latency per request")
 	f.Float64Var(&cfg.RPS, "rps", 100, "backfill: emulator global rate limit")
@@ -98,10 +125,87 @@ Without --api-base the emulator runs in this process with --objects objects.`,
 	f.Float64Var(&cfg.ClientEndpointRPS, "client-endpoint-rps", 0, "backfill: client per-endpoint rate (default --endpoint-rps)")
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "requests in flight (default: rate × latency for backfill, the engine's default otherwise)")
 	f.IntVar(&cfg.PerStream, "per-stream", 0, "requests in flight per stream (default: endpoint rate × latency for backfill)")
-	f.IntVar(&cfg.Changes, "changes", 10_000, "incremental: changes made before the incremental sync")
+	f.IntVar(&cfg.Changes, "changes", 10_000, "incremental: changes made before the incremental sync (creates, updates, deletes)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE")
 	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to FILE")
 	return cmd
+}
+
+// benchTop is how many endpoints or streams a report lists.
+const benchTop = 15
+
+// printEndpoints lists the endpoints that took the most requests, with the
+// floor's count beside them when there is one.
+func (a *App) printEndpoints(got, floor map[string]int64) {
+	if len(got) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(got))
+	for k := range got {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if got[keys[i]] != got[keys[j]] {
+			return got[keys[i]] > got[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	tw := tabwriter.NewWriter(a.Stdout, 2, 4, 2, ' ', 0)
+	if floor != nil {
+		fmt.Fprintln(tw, "  ENDPOINT\tREQUESTS\tFLOOR\t")
+	} else {
+		fmt.Fprintln(tw, "  ENDPOINT\tREQUESTS\t")
+	}
+	for i, k := range keys {
+		if i == benchTop {
+			fmt.Fprintf(tw, "  … %d more endpoints\t\t\n", len(keys)-benchTop)
+			break
+		}
+		if floor != nil {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t\n", k, got[k], floor[k])
+		} else {
+			fmt.Fprintf(tw, "  %s\t%d\t\n", k, got[k])
+		}
+	}
+	tw.Flush()
+}
+
+// printByStream lists the streams that took the most requests, and why.
+func (a *App) printByStream(by map[string]map[string]int64) {
+	if len(by) == 0 {
+		return
+	}
+	total := func(m map[string]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	names := make([]string, 0, len(by))
+	for k := range by {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if ti, tj := total(by[names[i]]), total(by[names[j]]); ti != tj {
+			return ti > tj
+		}
+		return names[i] < names[j]
+	})
+	tw := tabwriter.NewWriter(a.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STREAM\tREQUESTS\tWHY\t")
+	for i, n := range names {
+		if i == benchTop {
+			fmt.Fprintf(tw, "  … %d more streams\t\t\t\n", len(names)-benchTop)
+			break
+		}
+		whys := make([]string, 0, len(by[n]))
+		for w, c := range by[n] {
+			whys = append(whys, fmt.Sprintf("%s %d", w, c))
+		}
+		sort.Strings(whys)
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t\n", n, total(by[n]), strings.Join(whys, ", "))
+	}
+	tw.Flush()
 }
 
 type benchOutput struct {
@@ -135,11 +239,15 @@ func (a *App) printBench(reports []bench.Report) {
 	tw.Flush()
 	for _, r := range reports {
 		if r.Floor != nil {
-			fmt.Fprintf(a.Stdout, "backfill floor %.1fs: %d pages (busiest endpoint %s: %d pages; longest sequential list %s: %d pages); concurrency %d, per stream %d, client peak in flight %d\n",
-				r.Floor.Seconds, r.Floor.Pages, r.Floor.Endpoint, r.Floor.EndpointPages, r.Floor.Sequential, r.Floor.SequentialPages, r.Concurrency, r.PerStream, r.InFlightPeak)
+			fmt.Fprintf(a.Stdout, "%s floor %.1fs: %d requests (busiest endpoint %s: %d; longest sequential chain %s: %d); %d test clocks, %d per-clock listings; %d streams checked; concurrency %d, per stream %d, client peak in flight %d\n",
+				r.Scenario, r.Floor.Seconds, r.Floor.Pages, r.Floor.Endpoint, r.Floor.EndpointPages, r.Floor.Sequential, r.Floor.SequentialPages,
+				r.Floor.TestClocks, r.Floor.ClockListings, r.Streams, r.Concurrency, r.PerStream, r.InFlightPeak)
+			a.printEndpoints(r.ByEndpoint, r.Floor.ByEndpoint)
 		}
 		if r.Changes > 0 {
-			fmt.Fprintf(a.Stdout, "incremental: %d changes, %d events applied, %d requests\n", r.Changes, r.EventsApplied, r.Requests)
+			fmt.Fprintf(a.Stdout, "incremental: %d changes, %d events applied, %d requests over %d streams\n", r.Changes, r.EventsApplied, r.Requests, r.Streams)
+			a.printEndpoints(r.ByEndpoint, nil)
+			a.printByStream(r.ByStream)
 		}
 		if r.Error != "" {
 			fmt.Fprintf(a.Stdout, "%s (%s): %.500s\n", r.Scenario, r.Dest, r.Error)

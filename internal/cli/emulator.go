@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,8 @@ func newEmulatorCmd(a *App) *cobra.Command {
 		failRate    float64
 		dropRate    float64
 		connected   int
+		testClocks  int
+		shape       string
 		keys        []string
 		public      bool
 	)
@@ -34,10 +37,15 @@ func newEmulatorCmd(a *App) *cobra.Command {
 		Use:   "emulator",
 		Short: "Run the Stripe API emulator with a seeded account until interrupted",
 		Long: `emulator serves a stateful Stripe API on --addr: a deterministic account of
---objects objects (seed --seed) with connected accounts, events, search, writes
-and idempotency, plus optional latency, rate limits and injected faults.
+--objects objects (seed --seed) with connected accounts, --test-clocks test
+clocks (each with one to three customers and their subscriptions, invoices and
+payments, hidden from plain lists as Stripe hides them), events, search,
+writes and idempotency, plus optional latency, rate limits and injected faults.
+--shape small-streams also puts a few objects in every other top-level list of
+the catalog (~70 small streams).
 Point stripeline at it with --api-base http://ADDR and any sk_test_ key.
-Admin endpoints live under /_emulator/ (mutate, advance, stats, faults, objects).`,
+Admin endpoints live under /_emulator/ (mutate, advance, stats, faults, objects,
+counts, children).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if objects <= 0 {
@@ -59,8 +67,21 @@ Admin endpoints live under /_emulator/ (mutate, advance, stats, faults, objects)
 			if connected == 0 {
 				connected = -1
 			}
+			if testClocks < 0 {
+				return usagef("--test-clocks must be 0 or more, got %d", testClocks)
+			}
+			if testClocks == 0 {
+				testClocks = -1 // none
+			}
+			known := false
+			for _, s := range emulator.Shapes {
+				known = known || shape == s
+			}
+			if !known {
+				return usagef("--shape %q: use %s", shape, strings.Join(emulator.Shapes, " or "))
+			}
 			return a.runEmulator(cmd.Context(), addr, emulator.Config{
-				Seed: seed, Objects: objects, ConnectedAccounts: connected, Latency: latency,
+				Seed: seed, Objects: objects, ConnectedAccounts: connected, TestClocks: testClocks, Shape: shape, Latency: latency,
 				RPS: rps, EndpointRPS: endpointRPS, FailRate: failRate, DropRate: dropRate, Keys: keys,
 			})
 		},
@@ -75,6 +96,8 @@ Admin endpoints live under /_emulator/ (mutate, advance, stats, faults, objects)
 	f.Float64Var(&failRate, "fail-rate", 0, "fraction of requests answered 500 (0..1)")
 	f.Float64Var(&dropRate, "drop-rate", 0, "fraction of requests whose connection is dropped (0..1)")
 	f.IntVar(&connected, "connected-accounts", 2, "connected accounts to seed")
+	f.IntVar(&testClocks, "test-clocks", 2, "test clocks in the main account, each with 1–3 customers (Stripe's limit is 3)")
+	f.StringVar(&shape, "shape", emulator.ShapeDefault, "account shape: default (billing streams) or small-streams (also a few objects in every other top-level list)")
 	f.StringSliceVar(&keys, "key", nil, "extra API key to accept (any sk_test_… key is accepted anyway)")
 	f.BoolVar(&public, "public", false, "allow a non-loopback --addr")
 	return cmd

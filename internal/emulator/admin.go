@@ -12,7 +12,8 @@ import (
 func newLimiter(rps float64) *rate.Limiter { return rate.NewLimiter(rate.Limit(rps), burst(rps)) }
 
 // serveAdmin answers /_emulator/: mutate, advance, stats, faults, objects,
-// counts. No key, no rate limit.
+// counts, children (objects per parent of a child stream). No key, no rate
+// limit.
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	reply := func(status int, v any) {
 		b, _ := json.Marshal(v)
@@ -129,6 +130,8 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		reply(200, objs)
 	case "/_emulator/counts":
 		reply(200, e.Counts(args["account"]))
+	case "/_emulator/children":
+		reply(200, e.ChildCounts(args["account"], args["stream"]))
 	case "/_emulator/accounts":
 		reply(200, e.Accounts())
 	default:

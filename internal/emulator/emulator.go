@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,16 @@ type Config struct {
 	// ConnectedAccounts is how many smaller connected accounts are seeded
 	// (default 2; negative for none).
 	ConnectedAccounts int
+	// TestClocks is how many test clocks the main account has (default 2;
+	// negative for none), each with one to three customers (Stripe's limit
+	// is three) and their subscriptions, invoices and payments. Objects
+	// under a clock are left out of plain customer, subscription and quote
+	// lists and need test_clock=. Connected accounts get at most two.
+	TestClocks int
+	// Shape selects what the account holds besides its size: ShapeDefault
+	// (or "") the hand-modelled billing streams; ShapeSmallStreams also a
+	// few objects in every other top-level list of the catalog.
+	Shape string
 	// Latency is added to every API request.
 	Latency time.Duration
 	// RPS and EndpointRPS are the global and per-endpoint rate limits
@@ -109,6 +120,18 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.ConnectedAccounts < 0 {
 		cfg.ConnectedAccounts = 0
 	}
+	if cfg.TestClocks == 0 {
+		cfg.TestClocks = 2
+	}
+	if cfg.TestClocks < 0 {
+		cfg.TestClocks = 0
+	}
+	if cfg.Shape == "" {
+		cfg.Shape = ShapeDefault
+	}
+	if !validShape(cfg.Shape) {
+		return nil, fmt.Errorf("emulator: unknown shape %q (use %s)", cfg.Shape, strings.Join(Shapes, " or "))
+	}
 	if cfg.FailRate < 0 || cfg.FailRate > 1 || cfg.DropRate < 0 || cfg.DropRate > 1 {
 		return nil, fmt.Errorf("emulator: fail and drop rates must be within [0, 1], got %v and %v", cfg.FailRate, cfg.DropRate)
 	}
@@ -147,14 +170,14 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.SetFaults(cfg.Latency, cfg.RPS, cfg.EndpointRPS, cfg.FailRate, cfg.DropRate)
 	now := e.start.Unix()
-	main := e.generate(cfg.Seed, cfg.Objects, now, 0)
+	main := e.generate(cfg.Seed, cfg.Objects, now, 0, cfg.TestClocks, cfg.Shape)
 	e.addAccount(main)
 	for i := 1; i <= cfg.ConnectedAccounts; i++ {
 		n := cfg.Objects / 10
 		if n < 300 {
 			n = 300
 		}
-		e.addAccount(e.generate(cfg.Seed+int64(i)*7919, n, now, i))
+		e.addAccount(e.generate(cfg.Seed+int64(i)*7919, n, now, i, min(cfg.TestClocks, 2), cfg.Shape))
 	}
 	return e, nil
 }

@@ -24,15 +24,18 @@ type gen struct {
 	start int64
 	u     float64 // objects per 1% of the account
 
-	clocks    []string
-	taxRates  []string
-	coupons   []string
-	products  []prodInfo
-	prices    []priceInfo
-	customers []custInfo
-	charges   []chargeInfo
-	paidInv   []invInfo
-	buf       []byte // render scratch
+	clocks   []string
+	nClocks  int // test clocks to make
+	shape    string
+	taxRates []string
+	coupons  []string
+	products []prodInfo
+	prices   []priceInfo
+	plain    []custInfo // customers under no test clock
+	clocked  []custInfo // customers under a test clock
+	charges  []chargeInfo
+	paidInv  []invInfo
+	buf      []byte // render scratch
 }
 
 type prodInfo struct {
@@ -73,7 +76,7 @@ var (
 	brands     = []string{"visa", "visa", "mastercard", "amex", "discover"}
 )
 
-func (e *Emulator) generate(seed int64, objects int, now int64, index int) *account {
+func (e *Emulator) generate(seed int64, objects int, now int64, index int, clocks int, shape string) *account {
 	r := rand.New(rand.NewPCG(uint64(seed), uint64(index)+0x9e3779b97f4a7c15))
 	a := &account{tables: map[string]*table{}, idem: map[string]*idemEntry{}, connected: index > 0}
 	a.id = "acct_" + strings.ToUpper(fmt.Sprintf("%016x", r.Uint64()))[:16]
@@ -89,7 +92,7 @@ func (e *Emulator) generate(seed int64, objects int, now int64, index int) *acco
 	for _, d := range defs {
 		a.tables[d.name] = newTable(d)
 	}
-	g := &gen{e: e, a: a, r: r, now: now, start: now - threeYears, u: float64(objects) / 100 / objectsPerUnit}
+	g := &gen{e: e, a: a, r: r, now: now, start: now - threeYears, u: float64(objects) / 100 / objectsPerUnit, nClocks: clocks, shape: shape}
 	g.run()
 	for _, t := range a.tables {
 		t.sortAll()
@@ -195,15 +198,30 @@ func (g *gen) run() {
 	g.creditNotes()
 	g.checkoutSessions()
 	g.setupIntents()
+	if g.shape == ShapeSmallStreams {
+		g.smallStreams()
+	}
 	g.events()
 }
 
+// Stripe's test clock limits (docs.stripe.com/billing/testing/test-clocks):
+// a clock deletes itself a week after it was created, and holds at most
+// three customers.
+const (
+	clockLifetime     = 7 * day
+	customersPerClock = 3
+)
+
+// testClocks makes the account's test clocks, all created within the last
+// week (older ones would have deleted themselves), each frozen at a time
+// between its creation and now.
 func (g *gen) testClocks() {
-	for i := 0; i < 2; i++ {
+	for i := 0; i < g.nClocks; i++ {
 		id := g.id("clock_")
-		created := g.now - int64(10+g.r.IntN(40))*day
+		created := g.now - day/2 - int64(g.r.IntN(int(clockLifetime-day)))
+		frozen := created + int64(g.r.IntN(int(g.now-created)))
 		g.put("test_helpers_test_clocks", id, created, "", fields{
-			{"id", id}, {"created", created}, {"deletes_after", created + 30*day + 60*day}, {"frozen_time", created + int64(g.r.IntN(20))*day},
+			{"id", id}, {"created", created}, {"deletes_after", created + clockLifetime}, {"frozen_time", frozen},
 			{"name", fmt.Sprintf("Renewal simulation %d", i+1)}, {"status", "ready"},
 		})
 		g.clocks = append(g.clocks, id)
@@ -279,56 +297,65 @@ func (g *gen) catalog() {
 	}
 }
 
+// customersAndMethods makes the plain customers, then one to three
+// customers under each test clock, each with a default payment method and
+// sometimes a tax id.
 func (g *gen) customersAndMethods() {
 	n := g.n(8, 10)
 	for i := 0; i < n; i++ {
-		id := g.id("cus_")
-		created := g.when(0)
-		first, last := g.pick(firstNames), g.pick(lastNames)
-		email := fmt.Sprintf("user%d.%d@%s", i, g.r.IntN(1000), g.pick(domains))
-		c := custInfo{id: id, name: first + " " + last, email: email, created: created, currency: g.pick(currencies)}
-		if i < 4 && len(g.clocks) > 0 {
-			c.clock = g.clocks[i%len(g.clocks)]
-			c.created = g.now - int64(5+i)*day
-			created = c.created
-		}
-		over := fields{{"id", id}, {"created", created}, {"email", email}, {"name", c.name}, {"currency", c.currency},
-			{"description", nil}, {"phone", nil}, {"balance", 0}, {"delinquent", g.r.IntN(20) == 0}, {"invoice_prefix", strings.ToUpper(id[4:12])},
-			{"metadata", g.metadata()}, {"preferred_locales", []string{}}, {"tax_exempt", "none"}, {"next_invoice_sequence", 1 + g.r.IntN(30)}}
-		if g.r.IntN(4) == 0 {
-			over[5].v = "Customer with ünïcode 🚀 and a \"quote\""
-		}
-		if g.r.IntN(3) == 0 {
-			over[6].v = fmt.Sprintf("+1555%07d", g.r.IntN(1e7))
-		}
-		if g.r.IntN(2) == 0 {
-			over = append(over, field{"address", sub{g.nest("customer", "address"), fields{{"city", g.pick([]string{"Berlin", "São Paulo", "New York", "東京"})}, {"country", g.pick(countries)}, {"line1", fmt.Sprintf("%d Main St", 1+g.r.IntN(999))}, {"postal_code", fmt.Sprint(10000 + g.r.IntN(89999))}}}})
-		}
-		if c.clock != "" {
-			over = append(over, field{"test_clock", c.clock})
-		}
-		// The default payment method.
-		pm := g.id("pm_")
-		c.pm = pm
-		over = append(over, field{"invoice_settings", sub{g.nest("customer", "invoice_settings"), fields{{"default_payment_method", pm}}}})
-		rec := g.put("customers", id, created, "", over)
-		rec.clock = c.clock
-		pmc := g.when(created)
-		brand := g.pick(brands)
-		last4 := fmt.Sprintf("%04d", g.r.IntN(10000))
-		g.put("payment_methods", pm, pmc, "", fields{{"id", pm}, {"created", pmc}, {"customer", id}, {"type", "card"}, {"allow_redisplay", "unspecified"},
-			{"billing_details", sub{g.nest("payment_method", "billing_details"), fields{{"email", email}, {"name", c.name}}}},
-			{"card", sub{g.nest("payment_method", "card"), fields{{"brand", brand}, {"display_brand", brand}, {"last4", last4}, {"exp_month", 1 + g.r.IntN(12)}, {"exp_year", 2027 + g.r.IntN(6)}, {"country", "US"}, {"funding", "credit"}, {"fingerprint", g.id("")[7:]}, {"regulated_status", "unregulated"}}}},
-			{"metadata", g.metadata()}})
-		if g.r.IntN(10) == 0 {
-			tx := g.id("txi_")
-			tc := g.when(created)
-			g.put("customers_tax_ids", tx, tc, id, fields{{"id", tx}, {"created", tc}, {"customer", id}, {"country", "DE"}, {"type", "eu_vat"}, {"value", fmt.Sprintf("DE%09d", g.r.IntN(1e9))},
-				{"owner", sub{g.nest("tax_id", "owner"), fields{{"type", "customer"}, {"customer", id}}}},
-				{"verification", sub{g.nest("tax_id", "verification"), fields{{"status", "verified"}, {"verified_name", c.name}}}}})
-		}
-		g.customers = append(g.customers, c)
+		g.plain = append(g.plain, g.customer(i, "", g.when(0)))
 	}
+	for _, clock := range g.clocks {
+		since := g.a.tables["test_helpers_test_clocks"].byID[clock].created
+		for k, m := 0, 1+g.r.IntN(customersPerClock); k < m; k++ {
+			g.clocked = append(g.clocked, g.customer(n+len(g.clocked), clock, since+int64(g.r.IntN(int(g.now-since)+1))))
+		}
+	}
+}
+
+// customer makes one customer (under clock when it is not "") created at
+// created, with its default payment method and sometimes a tax id.
+func (g *gen) customer(i int, clock string, created int64) custInfo {
+	id := g.id("cus_")
+	first, last := g.pick(firstNames), g.pick(lastNames)
+	email := fmt.Sprintf("user%d.%d@%s", i, g.r.IntN(1000), g.pick(domains))
+	c := custInfo{id: id, name: first + " " + last, email: email, created: created, currency: g.pick(currencies), clock: clock}
+	over := fields{{"id", id}, {"created", created}, {"email", email}, {"name", c.name}, {"currency", c.currency},
+		{"description", nil}, {"phone", nil}, {"balance", 0}, {"delinquent", g.r.IntN(20) == 0}, {"invoice_prefix", strings.ToUpper(id[4:12])},
+		{"metadata", g.metadata()}, {"preferred_locales", []string{}}, {"tax_exempt", "none"}, {"next_invoice_sequence", 1 + g.r.IntN(30)}}
+	if g.r.IntN(4) == 0 {
+		over[5].v = "Customer with ünïcode 🚀 and a \"quote\""
+	}
+	if g.r.IntN(3) == 0 {
+		over[6].v = fmt.Sprintf("+1555%07d", g.r.IntN(1e7))
+	}
+	if g.r.IntN(2) == 0 {
+		over = append(over, field{"address", sub{g.nest("customer", "address"), fields{{"city", g.pick([]string{"Berlin", "São Paulo", "New York", "東京"})}, {"country", g.pick(countries)}, {"line1", fmt.Sprintf("%d Main St", 1+g.r.IntN(999))}, {"postal_code", fmt.Sprint(10000 + g.r.IntN(89999))}}}})
+	}
+	if c.clock != "" {
+		over = append(over, field{"test_clock", c.clock})
+	}
+	// The default payment method.
+	pm := g.id("pm_")
+	c.pm = pm
+	over = append(over, field{"invoice_settings", sub{g.nest("customer", "invoice_settings"), fields{{"default_payment_method", pm}}}})
+	rec := g.put("customers", id, created, "", over)
+	rec.clock = c.clock
+	pmc := g.when(created)
+	brand := g.pick(brands)
+	last4 := fmt.Sprintf("%04d", g.r.IntN(10000))
+	g.put("payment_methods", pm, pmc, "", fields{{"id", pm}, {"created", pmc}, {"customer", id}, {"type", "card"}, {"allow_redisplay", "unspecified"},
+		{"billing_details", sub{g.nest("payment_method", "billing_details"), fields{{"email", email}, {"name", c.name}}}},
+		{"card", sub{g.nest("payment_method", "card"), fields{{"brand", brand}, {"display_brand", brand}, {"last4", last4}, {"exp_month", 1 + g.r.IntN(12)}, {"exp_year", 2027 + g.r.IntN(6)}, {"country", "US"}, {"funding", "credit"}, {"fingerprint", g.id("")[7:]}, {"regulated_status", "unregulated"}}}},
+		{"metadata", g.metadata()}})
+	if g.r.IntN(10) == 0 {
+		tx := g.id("txi_")
+		tc := g.when(created)
+		g.put("customers_tax_ids", tx, tc, id, fields{{"id", tx}, {"created", tc}, {"customer", id}, {"country", "DE"}, {"type", "eu_vat"}, {"value", fmt.Sprintf("DE%09d", g.r.IntN(1e9))},
+			{"owner", sub{g.nest("tax_id", "owner"), fields{{"type", "customer"}, {"customer", id}}}},
+			{"verification", sub{g.nest("tax_id", "verification"), fields{{"status", "verified"}, {"verified_name", c.name}}}}})
+	}
+	return c
 }
 
 // charge records a payment: payment intent, charge and balance transaction.
@@ -394,71 +421,79 @@ func (g *gen) recurringPrices() []priceInfo {
 	return out
 }
 
+// subscriptionsAndInvoices makes subscriptions of random plain customers
+// and one of each customer under a test clock, with their items and
+// invoices.
 func (g *gen) subscriptionsAndInvoices() {
 	rec := g.recurringPrices()
 	n := g.n(4, 6)
 	for i := 0; i < n; i++ {
-		c := g.customers[g.r.IntN(len(g.customers))]
-		if i < 4 && len(g.customers) > 4 {
-			c = g.customers[i] // the test-clock customers
-		}
-		id := g.id("sub_")
-		created := g.when(c.created)
-		status := []string{"active", "active", "active", "active", "canceled", "canceled", "trialing", "past_due", "unpaid", "incomplete_expired"}[g.r.IntN(10)]
-		nItems := 1 + g.r.IntN(3)
-		var items []raw
-		var itemPrices []priceInfo
-		for j := 0; j < nItems; j++ {
-			p := rec[g.r.IntN(len(rec))]
-			si := g.id("si_")
-			qty := 1 + g.r.IntN(5)
-			r := g.put("subscriptions_items", si, created, id, fields{{"id", si}, {"created", created}, {"subscription", id}, {"price", raw(p.raw)}, {"quantity", qty},
-				{"current_period_start", created}, {"current_period_end", created + 30*day}, {"metadata", g.metadata()}, {"tax_rates", []any{}}})
-			items = append(items, r.data)
-			p.amount *= int64(qty)
-			p.item = si
-			itemPrices = append(itemPrices, p)
-		}
-		cur := itemPrices[0].currency
-		over := fields{{"id", id}, {"created", created}, {"customer", c.id}, {"status", status}, {"currency", cur}, {"start_date", created}, {"billing_cycle_anchor", created},
-			{"collection_method", "charge_automatically"}, {"default_payment_method", c.pm}, {"metadata", g.metadata()}, {"description", nil},
-			{"items", g.list("/v1/subscription_items?subscription="+id, items, false)}}
-		var canceledAt int64
-		if status == "canceled" || status == "incomplete_expired" {
-			canceledAt = g.when(created)
-			over = append(over, field{"canceled_at", canceledAt}, field{"ended_at", canceledAt},
-				field{"cancellation_details", sub{g.nest("subscription", "cancellation_details"), fields{{"reason", "cancellation_requested"}, {"feedback", "too_expensive"}, {"comment", nil}}}})
-		}
-		if status == "trialing" {
-			over = append(over, field{"trial_start", created}, field{"trial_end", created + 14*day})
-		}
-		if c.clock != "" {
-			over = append(over, field{"test_clock", c.clock})
-		}
-		// Invoices of the subscription: one per period so far, capped.
-		end := g.now
-		if canceledAt != 0 {
-			end = canceledAt
-		}
-		periods := int((end - created) / (30 * day))
-		if periods > 2 {
-			periods = 2
-		}
-		var latest string
-		for k := 0; k <= periods; k++ {
-			ps := created + int64(k)*30*day
-			if ps > g.now {
-				break
-			}
-			latest = g.invoice(c, cur, ps, id, itemPrices, nil)
-		}
-		if latest != "" {
-			over = append(over, field{"latest_invoice", latest})
-		}
-		r := g.put("subscriptions", id, created, "", over)
-		r.clock = c.clock
-		r.hidden = status == "canceled" || status == "incomplete_expired"
+		g.subscription(g.plain[g.r.IntN(len(g.plain))], rec)
 	}
+	for _, c := range g.clocked {
+		g.subscription(c, rec)
+	}
+}
+
+// subscription makes one subscription of c billing prices from rec, its
+// items and its invoices so far.
+func (g *gen) subscription(c custInfo, rec []priceInfo) {
+	id := g.id("sub_")
+	created := g.when(c.created)
+	status := []string{"active", "active", "active", "active", "canceled", "canceled", "trialing", "past_due", "unpaid", "incomplete_expired"}[g.r.IntN(10)]
+	nItems := 1 + g.r.IntN(3)
+	var items []raw
+	var itemPrices []priceInfo
+	for j := 0; j < nItems; j++ {
+		p := rec[g.r.IntN(len(rec))]
+		si := g.id("si_")
+		qty := 1 + g.r.IntN(5)
+		r := g.put("subscriptions_items", si, created, id, fields{{"id", si}, {"created", created}, {"subscription", id}, {"price", raw(p.raw)}, {"quantity", qty},
+			{"current_period_start", created}, {"current_period_end", created + 30*day}, {"metadata", g.metadata()}, {"tax_rates", []any{}}})
+		items = append(items, r.data)
+		p.amount *= int64(qty)
+		p.item = si
+		itemPrices = append(itemPrices, p)
+	}
+	cur := itemPrices[0].currency
+	over := fields{{"id", id}, {"created", created}, {"customer", c.id}, {"status", status}, {"currency", cur}, {"start_date", created}, {"billing_cycle_anchor", created},
+		{"collection_method", "charge_automatically"}, {"default_payment_method", c.pm}, {"metadata", g.metadata()}, {"description", nil},
+		{"items", g.list("/v1/subscription_items?subscription="+id, items, false)}}
+	var canceledAt int64
+	if status == "canceled" || status == "incomplete_expired" {
+		canceledAt = g.when(created)
+		over = append(over, field{"canceled_at", canceledAt}, field{"ended_at", canceledAt},
+			field{"cancellation_details", sub{g.nest("subscription", "cancellation_details"), fields{{"reason", "cancellation_requested"}, {"feedback", "too_expensive"}, {"comment", nil}}}})
+	}
+	if status == "trialing" {
+		over = append(over, field{"trial_start", created}, field{"trial_end", created + 14*day})
+	}
+	if c.clock != "" {
+		over = append(over, field{"test_clock", c.clock})
+	}
+	// Invoices of the subscription: one per period so far, capped.
+	end := g.now
+	if canceledAt != 0 {
+		end = canceledAt
+	}
+	periods := int((end - created) / (30 * day))
+	if periods > 2 {
+		periods = 2
+	}
+	var latest string
+	for k := 0; k <= periods; k++ {
+		ps := created + int64(k)*30*day
+		if ps > g.now {
+			break
+		}
+		latest = g.invoice(c, cur, ps, id, itemPrices, nil)
+	}
+	if latest != "" {
+		over = append(over, field{"latest_invoice", latest})
+	}
+	r := g.put("subscriptions", id, created, "", over)
+	r.clock = c.clock
+	r.hidden = status == "canceled" || status == "incomplete_expired"
 }
 
 // invoice makes an invoice with lines (from subscription prices or invoice
@@ -541,7 +576,7 @@ func (g *gen) firstPage(kids []*record) []raw {
 func (g *gen) oneOffInvoices() {
 	n := g.n(3, 4)
 	for i := 0; i < n; i++ {
-		c := g.customers[4%len(g.customers)+g.r.IntN(len(g.customers)-4%len(g.customers))]
+		c := g.plain[g.r.IntN(len(g.plain))]
 		created := g.when(c.created)
 		k := 1 + g.r.IntN(4)
 		if g.r.IntN(12) == 0 || i == 0 {
@@ -559,10 +594,7 @@ func (g *gen) oneOffInvoices() {
 func (g *gen) standalonePayments() {
 	n := g.n(4, 5)
 	for i := 0; i < n; i++ {
-		c := g.customers[g.r.IntN(len(g.customers))]
-		if c.clock != "" {
-			continue
-		}
+		c := g.plain[g.r.IntN(len(g.plain))]
 		g.charge(c, int64(100*(1+g.r.IntN(500))), c.currency, g.when(c.created), g.pick([]string{"One-time purchase", "Top-up", "Commande n° 42", "注文"}), "")
 	}
 }
@@ -648,7 +680,7 @@ func (g *gen) creditNotes() {
 func (g *gen) checkoutSessions() {
 	n := g.n(2, 3)
 	for i := 0; i < n; i++ {
-		c := g.customers[g.r.IntN(len(g.customers))]
+		c := g.plain[g.r.IntN(len(g.plain))]
 		id := g.id("cs_test_")
 		created := g.when(c.created)
 		status := g.pick([]string{"complete", "complete", "complete", "expired", "open"})
@@ -681,7 +713,7 @@ func (g *gen) checkoutSessions() {
 func (g *gen) setupIntents() {
 	n := g.n(2, 3)
 	for i := 0; i < n; i++ {
-		c := g.customers[g.r.IntN(len(g.customers))]
+		c := g.plain[g.r.IntN(len(g.plain))]
 		id := g.id("seti_")
 		created := g.when(c.created)
 		status := g.pick([]string{"succeeded", "succeeded", "succeeded", "canceled", "requires_payment_method"})

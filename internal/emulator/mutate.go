@@ -157,6 +157,26 @@ func (e *Emulator) Counts(account string) map[string]int {
 	return out
 }
 
+// ChildCounts returns how many current objects of a child stream each
+// parent has, by parent id; parents without any are left out.
+func (e *Emulator) ChildCounts(account, stream string) map[string]int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a, ok := e.account(account)
+	if !ok {
+		return nil
+	}
+	out := map[string]int{}
+	if t, ok := a.tables[e.streamName(stream)]; ok {
+		for parent, kids := range t.kids {
+			if len(kids) > 0 {
+				out[parent] = len(kids)
+			}
+		}
+	}
+	return out
+}
+
 // streamName maps a catalog stream name to the emulator's, which match
 // except for aliases the catalog may choose.
 func (e *Emulator) streamName(name string) string {
@@ -177,10 +197,12 @@ func (e *Emulator) streamName(name string) string {
 var ErrUnknownStream = errors.New("emulator: unknown stream")
 
 // Mutate changes a stream the way API calls would: creates new objects
-// (modelled on existing ones), updates some (metadata and a field) and
-// deletes some, emitting the events Stripe emits. Deletes of streams that
-// cannot be deleted are ignored; subscriptions are canceled; payment
-// methods are detached.
+// (modelled on existing ones; children under a random parent), updates
+// some (their metadata) and deletes some, emitting the events Stripe emits
+// (a child without events of its own, such as a subscription item, emits
+// its parent's update). Updates of objects without metadata and deletes of
+// streams that cannot be deleted are ignored; subscriptions are canceled;
+// payment methods are detached.
 func (e *Emulator) Mutate(account, stream string, creates, updates, deletes int) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -200,6 +222,9 @@ func (e *Emulator) Mutate(account, stream string, creates, updates, deletes int)
 			return fmt.Errorf("mutate %s: %w", stream, err)
 		}
 	}
+	if sch := e.sp.component(t.def.object); sch == nil || sch.Properties["metadata"] == nil {
+		updates = 0
+	}
 	for i := 0; i < updates && len(t.recs) > 0; i++ {
 		r := t.recs[e.rnd.IntN(len(t.recs))]
 		rev := strconv.FormatUint(a.seq+1, 10)
@@ -208,7 +233,7 @@ func (e *Emulator) Mutate(account, stream string, creates, updates, deletes int)
 			return fmt.Errorf("mutate %s: %w", stream, err)
 		}
 	}
-	if t.def.deletable && t.def.parent == "" {
+	if t.def.deletable {
 		for i := 0; i < deletes; i++ {
 			cands := t.recs
 			if t.def.cancelOnDelete {
@@ -232,7 +257,7 @@ func (e *Emulator) Mutate(account, stream string, creates, updates, deletes int)
 // new ids for it and its embedded children.
 func (e *Emulator) cloneObject(a *account, t *table) error {
 	if t.def.parent != "" {
-		return errors.New("creating child objects directly is not supported")
+		return e.cloneChild(a, t)
 	}
 	src := t.recs[e.rnd.IntN(len(t.recs))]
 	m, err := decodeObject(src.data)
@@ -284,6 +309,70 @@ func (e *Emulator) cloneObject(a *account, t *table) error {
 	t.add(rec)
 	e.emit(a, t.def.evCreated, rec.data, nil)
 	return nil
+}
+
+// cloneChild creates a child modelled on a random existing one under a
+// random current parent, and emits its created event (or its parent's
+// update when the child has no events).
+func (e *Emulator) cloneChild(a *account, t *table) error {
+	pt := a.tables[t.def.parent]
+	if len(pt.recs) == 0 {
+		return errors.New("the parent stream has no objects")
+	}
+	src := t.recs[e.rnd.IntN(len(t.recs))]
+	parent := pt.recs[e.rnd.IntN(len(pt.recs))].id
+	m, err := decodeObject(src.data)
+	if err != nil {
+		return err
+	}
+	now := e.unix()
+	id := a.newID(t.def.prefix, e.rnd.Uint64)
+	m["id"] = id
+	if _, ok := m["created"]; ok {
+		m["created"] = now
+	}
+	// The parent's id, at the top level or one object down (a tax id's
+	// owner.customer).
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			if x == src.parent {
+				m[k] = parent
+			}
+		case map[string]any:
+			for kk, vv := range x {
+				if vv == src.parent {
+					x[kk] = parent
+				}
+			}
+		}
+	}
+	rec := &record{id: id, created: now, parent: parent, data: encodeObject(m)}
+	t.add(rec)
+	e.refreshParent(a, t.def, parent)
+	if t.def.evCreated != "" {
+		e.emit(a, t.def.evCreated, rec.data, nil)
+	} else {
+		e.emitParentUpdate(a, t.def, parent)
+	}
+	return nil
+}
+
+// emitParentUpdate emits the parent's update event after a change to a
+// child that has no events of its own (Stripe announces a changed
+// subscription item as customer.subscription.updated).
+func (e *Emulator) emitParentUpdate(a *account, d *streamDef, parent string) {
+	pd := defByName[d.parent]
+	if pd == nil || pd.evUpdated == "" {
+		return
+	}
+	if pr, ok := a.tables[d.parent].byID[parent]; ok {
+		prev := fields{}
+		if d.embedded != "" {
+			prev = fields{{d.embedded, nil}}
+		}
+		e.emit(a, pd.evUpdated, pr.data, appendValue(nil, prev))
+	}
 }
 
 // embeddedList renders the first page of a parent's children.
@@ -400,7 +489,11 @@ func (e *Emulator) updateRecord(a *account, t *table, r *record, params map[stri
 	}
 	if len(prev) > 0 {
 		pb, _ := json.Marshal(prev)
-		e.emit(a, t.def.evUpdated, data, pb)
+		if t.def.parent != "" && t.def.evUpdated == "" {
+			e.emitParentUpdate(a, t.def, r.parent)
+		} else {
+			e.emit(a, t.def.evUpdated, data, pb)
+		}
 	}
 	return data, nil
 }
@@ -531,6 +624,9 @@ func (e *Emulator) deleteRecord(a *account, t *table, r *record) []byte {
 	t.remove(r)
 	if t.def.parent != "" {
 		e.refreshParent(a, t.def, r.parent)
+		if t.def.evDeleted == "" {
+			e.emitParentUpdate(a, t.def, r.parent)
+		}
 	}
 	// Children go with their parent (a deleted draft invoice's lines).
 	for _, ct := range a.tables {

@@ -627,6 +627,10 @@ func (e *Emulator) list(r *http.Request, tg *target, a *account) (response, *api
 		}
 		recs = t.kids[pid]
 	}
+	if d.unpaginated {
+		// One request returns every object (the list takes no limit).
+		la.limit = max(1, len(recs))
+	}
 	after, ae := cursor(t, la.after, "starting_after", objectName(d.object))
 	if ae != nil {
 		return response{}, ae
@@ -664,8 +668,8 @@ func (e *Emulator) listFilter(d *streamDef, q url.Values) func(*record) bool {
 		case "limit", "starting_after", "ending_before", "test_clock", "expand", "expand[]", d.parentParam:
 			continue
 		case "status":
-			if d.name == "subscriptions" {
-				continue
+			if d.name == "subscriptions" || v[0] == "all" {
+				continue // status=all lists every status (tax registrations)
 			}
 		}
 		if strings.HasPrefix(k, "created") || strings.Contains(k, "[") {

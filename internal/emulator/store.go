@@ -18,10 +18,18 @@ type streamDef struct {
 	evCreated, evUpdated       string
 	evDeleted                  string
 	search                     bool
+	// generic streams are filled from their schema by the small-streams
+	// shape only (shapes.go); unpaginated lists return every object at once.
+	generic, unpaginated bool
 }
 
-// defs are the streams the generator fills, in generation order.
-var defs = []*streamDef{
+// defs are the streams the emulator serves from tables, in generation
+// order: the hand-modelled ones, then every other top-level list of the
+// catalog (empty unless the small-streams shape fills them).
+var defs = append(append([]*streamDef(nil), coreDefs...), genericDefs(coreDefs)...)
+
+// coreDefs are the streams the generator models by hand.
+var coreDefs = []*streamDef{
 	{name: "test_helpers_test_clocks", path: "/v1/test_helpers/test_clocks", object: "test_helpers.test_clock", prefix: "clock_", deletable: true, evCreated: "test_helpers.test_clock.created", evDeleted: "test_helpers.test_clock.deleted"},
 	{name: "tax_rates", path: "/v1/tax_rates", object: "tax_rate", prefix: "txr_", created: true, evCreated: "tax_rate.created", evUpdated: "tax_rate.updated"},
 	{name: "coupons", path: "/v1/coupons", object: "coupon", prefix: "", created: true, deletable: true, evCreated: "coupon.created", evUpdated: "coupon.updated", evDeleted: "coupon.deleted"},
