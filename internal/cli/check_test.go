@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/cli"
+	"github.com/stripeline/stripeline/internal/stripe"
 )
 
 const checkKey = "sk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
@@ -171,12 +173,36 @@ func TestCheckMissingOrMalformedKey(t *testing.T) {
 	}
 }
 
+// TestCheckUnreachable: check against a closed port says it cannot reach
+// the base at the first failure, shows each retry, and ends with one
+// sentence and exit 1.
 func TestCheckUnreachable(t *testing.T) {
-	code, _, errOut := runCLI(t, "http://127.0.0.1:1", checkKey, "check")
+	cli.SetTestClientOption(t, func(c *stripe.Config) { c.MaxBackoff = time.Millisecond })
+	base := "http://" + freeAddr(t)
+	code, out, errOut := runCLI(t, base, checkKey, "check")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	oneSentence(t, errOut, "stripeline: cannot reach Stripe at http://127.0.0.1:1: connection refused — check --api-base / the network")
+	if out != "" {
+		t.Errorf("stdout = %q, want nothing", out)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{
+		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 2 of 3 in ",
+		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 3 of 3 in ",
+		"stripeline: cannot reach Stripe at " + base + ": connection refused — check --api-base / the network (3 attempts)",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), errOut)
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("stderr line %d = %q, want it to contain %q", i+1, lines[i], w)
+		}
+	}
+	if strings.Contains(errOut, checkKey) {
+		t.Error("stderr contains the key")
+	}
 }
 
 // freeAddr returns a loopback address with a port nothing listens on now.

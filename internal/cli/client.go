@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
 
 	"github.com/stripeline/stripeline/internal/stripe"
@@ -42,6 +46,7 @@ func (a *App) Client(opts ...ClientOption) (*stripe.Client, error) {
 		Account:   a.Account,
 		Logger:    a.Logger(),
 		UserAgent: "stripeline/" + Version,
+		OnRetry:   a.reportRetry,
 	}
 	if c := a.Config(); c != nil {
 		cfg.Proxy = c.Proxy
@@ -51,5 +56,36 @@ func (a *App) Client(opts ...ClientOption) (*stripe.Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if testClientOption != nil {
+		testClientOption(&cfg)
+	}
 	return stripe.New(cfg)
+}
+
+// testClientOption, set by tests only, adjusts every client last (e.g. a
+// millisecond backoff so retries take no real time).
+var testClientOption ClientOption
+
+// reportRetry shows a retry as it happens: above the progress bars while
+// they are drawn, otherwise as a log line on stderr (warn, info for 429s,
+// which pacing expects now and then).
+func (a *App) reportRetry(r stripe.Retry) {
+	if sw, ok := a.Stderr.(*stderrWriter); ok && sw.drawing() {
+		fmt.Fprintln(sw, r.String())
+		return
+	}
+	logger := a.Logger()
+	if logger == nil {
+		fmt.Fprintln(a.Stderr, r.String())
+		return
+	}
+	level := slog.LevelWarn
+	if r.StatusCode == http.StatusTooManyRequests {
+		level = slog.LevelInfo
+	}
+	var attrs []slog.Attr
+	if r.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", r.RequestID))
+	}
+	logger.LogAttrs(context.Background(), level, r.String(), attrs...)
 }

@@ -61,7 +61,8 @@ func usagef(format string, args ...any) error {
 
 // Run runs the CLI with args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := &App{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	// Logs, progress and retry notices share stderr from several goroutines.
+	app := &App{Stdin: stdin, Stdout: stdout, Stderr: &stderrWriter{w: stderr}}
 	root := app.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -67,7 +67,7 @@ A killed run resumes from its last committed batch.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dest, "dest", "", "destination URL (default: config dest, else sqlite://stripeline.db)")
-	fl.StringSliceVar(&f.streams, "streams", nil, "streams to sync, comma separated (default: all; see `stripeline streams`)")
+	fl.StringSliceVar(&f.streams, "streams", nil, `streams to sync, comma separated (default: all; see "stripeline streams")`)
 	fl.StringVar(&f.startDate, "start-date", "", "only backfill objects created on or after this date (YYYY-MM-DD or RFC 3339)")
 	fl.IntVar(&f.lookbackDays, "lookback-days", 0, "re-read this many days before the created cursor of streams without events")
 	fl.IntVar(&f.windowDays, "window-days", 0, "initial backfill slice size in days (default: dynamic splitting only)")
@@ -174,15 +174,7 @@ func (a *App) destURL(flag string) string {
 }
 
 func (a *App) syncWithProgress(ctx context.Context, opts engine.Options) (*engine.Result, error) {
-	var p interface {
-		engine.Progress
-		Wait()
-	}
-	if isTerminal(a.Stderr) {
-		p = newBarProgress(a.Stderr)
-	} else {
-		p = newLineProgress(a.Stderr)
-	}
+	p := a.newProgress()
 	opts.Progress = p
 	res, err := engine.Sync(ctx, opts)
 	p.Wait()

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"sort"
@@ -160,6 +162,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.writeErr(w, reqID, invalid("", "Invalid request body: "+err.Error()))
 		return
 	}
+	if ae := unreadBody(r); ae != nil {
+		e.writeErr(w, reqID, ae)
+		return
+	}
 	idemKey := r.Header.Get("Idempotency-Key")
 	var fingerprint string
 	if idemKey != "" && r.Method == http.MethodPost {
@@ -205,6 +211,26 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Stripe-Should-Retry", "true")
 	}
 	e.write(w, res.status, res.body)
+}
+
+// unreadBody refuses a POST whose body ParseForm did not read because it is
+// not form-encoded (JSON, text, no Content-Type), as Stripe does: answering
+// it as a request without parameters would create empty objects.
+func unreadBody(r *http.Request) *apiError {
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/x-www-form-urlencoded" {
+		return nil
+	}
+	if ct == "" {
+		// No Content-Type is fine for a POST without a body.
+		if n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 1)); n == 0 {
+			return nil
+		}
+	}
+	return invalid("", "Invalid request: unsupported Content-Type "+ct+". If error persists and you need assistance, please contact support@stripe.com.")
 }
 
 type rateLimiter interface{ Allow() bool }

@@ -19,11 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +44,11 @@ const (
 	DefaultLiveRPS     = 80
 	DefaultEndpointRPS = 20
 	DefaultMaxRetries  = 8
-	DefaultMaxBackoff  = 20 * time.Second
-	DefaultTimeout     = 80 * time.Second
+	// DefaultUnreachedRetries: about 6 to 12 s of backoff before giving up
+	// on a base that never answered.
+	DefaultUnreachedRetries = 5
+	DefaultMaxBackoff       = 20 * time.Second
+	DefaultTimeout          = 80 * time.Second
 )
 
 // Config configures a Client. Zero values take the defaults above.
@@ -68,10 +69,25 @@ type Config struct {
 	EndpointRPS float64
 	// MaxRetries bounds the retries of one request: 0 means 8.
 	MaxRetries int
+	// UnreachedRetries bounds the retries of a network error while no
+	// request of the client has had an answer (the base is down, mistyped
+	// or blocked), so a run gives up in seconds instead of riding out
+	// MaxRetries: 0 means 5. It never raises MaxRetries. Once a request
+	// has given up that way, later ones are not retried until an answer
+	// comes.
+	UnreachedRetries int
+	// OnRetry, when set, is told about every retry before the client waits
+	// for it (network errors, 5xx, 409, 429): a face shows it so waiting is
+	// visible. It is called from the goroutine making the request, possibly
+	// from several at once, and must not block.
+	OnRetry func(Retry)
 	// MaxBackoff caps the exponential backoff between retries: 0 means 20s.
 	MaxBackoff time.Duration
 	// Timeout bounds one attempt, response body included: 0 means 80s.
 	Timeout time.Duration
+	// ConnectTimeout bounds the DNS lookup and TCP connect of a new
+	// connection: 0 means 10s. Ignored when HTTPClient is set.
+	ConnectTimeout time.Duration
 	// Proxy is an HTTP(S) proxy URL; empty means HTTPS_PROXY/HTTP_PROXY
 	// from the environment. Ignored when HTTPClient is set.
 	Proxy string
@@ -143,6 +159,12 @@ type Client struct {
 
 	requests, retries, rateLimited, serverErrors, networkErrors atomic.Int64
 	inFlight, inFlightPeak                                      atomic.Int64
+	// answered is set by the first response of any status: until then the
+	// base may be down or mistyped, and network errors are retried less.
+	answered atomic.Bool
+	// unreachable is set when a request gave up on network errors before
+	// any answer came; requests after it are not retried until one does.
+	unreachable atomic.Bool
 }
 
 // New returns a client for cfg.
@@ -179,11 +201,17 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = DefaultMaxRetries
 	}
+	if cfg.UnreachedRetries == 0 {
+		cfg.UnreachedRetries = DefaultUnreachedRetries
+	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "stripeline/dev"
@@ -195,16 +223,15 @@ func New(cfg Config) (*Client, error) {
 
 	hc := cfg.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 128
+		var proxy *url.URL
 		if cfg.Proxy != "" {
 			pu, err := url.Parse(cfg.Proxy)
 			if err != nil || pu.Host == "" {
 				return nil, fmt.Errorf("proxy %q is not a URL such as http://proxy:3128", cfg.Proxy)
 			}
-			tr.Proxy = http.ProxyURL(pu)
+			proxy = pu
 		}
-		hc = &http.Client{Transport: tr}
+		hc = &http.Client{Transport: newTransport(proxy, cfg.ConnectTimeout)}
 	}
 	wrapped := *hc
 	inner := wrapped.Transport
@@ -319,71 +346,27 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 			return nil, fmt.Errorf("%s %s: %w", method, req.Path, ctx.Err())
 		}
 		apiErr.Method, apiErr.Path, apiErr.Attempts = method, req.Path, attempt
-		retry, delay, why := c.shouldRetry(req, method, idem, attempt, apiErr, header)
-		if !retry {
+		d := c.shouldRetry(req, method, idem, attempt, apiErr, header)
+		if !d.retry {
+			if apiErr.Kind == ErrNetwork && !c.answered.Load() && !req.NoRetry {
+				c.unreachable.Store(true)
+			}
 			return nil, apiErr
 		}
-		c.logger.Debug("retrying stripe request", "method", method, "path", req.Path, "attempt", attempt,
-			"status", apiErr.StatusCode, "request_id", apiErr.RequestID, "reason", why, "delay", delay)
-		if err := c.sleep(ctx, delay); err != nil {
+		r := Retry{
+			Method: method, Path: req.Path, Attempt: attempt + 1, MaxAttempts: d.maxAttempts, Delay: d.delay,
+			StatusCode: apiErr.StatusCode, Reason: d.reason, RequestID: apiErr.RequestID, Base: c.cfg.APIBase,
+			Unreached: apiErr.Kind == ErrNetwork && !c.answered.Load(),
+		}
+		c.logger.Debug("retrying stripe request", "method", method, "path", req.Path, "attempt", r.Attempt,
+			"max_attempts", r.MaxAttempts, "status", r.StatusCode, "request_id", r.RequestID, "reason", r.Reason, "delay", r.Delay)
+		if c.cfg.OnRetry != nil {
+			c.cfg.OnRetry(r)
+		}
+		if err := c.sleep(ctx, d.delay); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, req.Path, err)
 		}
 	}
-}
-
-// shouldRetry is the one place that decides retries. It returns whether to
-// retry, after how long, and why.
-func (c *Client) shouldRetry(req *Request, method, idem string, attempt int, e *Error, h http.Header) (bool, time.Duration, string) {
-	if req.NoRetry {
-		return false, 0, ""
-	}
-	if attempt > c.cfg.MaxRetries {
-		return false, 0, ""
-	}
-	// A POST without an idempotency key could create twice.
-	if method == http.MethodPost && idem == "" {
-		return false, 0, ""
-	}
-	switch h.Get("Stripe-Should-Retry") {
-	case "false":
-		return false, 0, ""
-	case "true":
-		return true, c.retryDelay(attempt, h), "Stripe-Should-Retry"
-	}
-	switch {
-	case e.Kind == ErrNetwork:
-		return true, c.backoff(attempt), "network error"
-	case e.StatusCode == http.StatusTooManyRequests:
-		return true, c.retryDelay(attempt, h), "rate limited"
-	case e.StatusCode == http.StatusConflict:
-		return true, c.backoff(attempt), "conflict"
-	case e.StatusCode >= 500:
-		return true, c.retryDelay(attempt, h), "server error"
-	}
-	return false, 0, ""
-}
-
-// retryDelay honours Retry-After (seconds or an HTTP date) when present,
-// and otherwise backs off exponentially with jitter.
-func (c *Client) retryDelay(attempt int, h http.Header) time.Duration {
-	if ra := h.Get("Retry-After"); ra != "" {
-		limit := max(c.cfg.MaxBackoff, time.Minute)
-		if secs, err := strconv.ParseFloat(ra, 64); err == nil && secs >= 0 {
-			return min(time.Duration(secs*float64(time.Second)), limit)
-		}
-		if t, err := http.ParseTime(ra); err == nil {
-			return min(max(t.Sub(c.now()), 0), limit)
-		}
-	}
-	return c.backoff(attempt)
-}
-
-// backoff is 500ms·2^(attempt-1), capped at MaxBackoff, with "equal jitter"
-// (between half and all of it) so retries of concurrent requests spread out.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := float64(500*time.Millisecond) * math.Pow(2, float64(attempt-1))
-	d = min(d, float64(c.cfg.MaxBackoff))
-	return time.Duration(d/2 + c.jitter()*d/2)
 }
 
 var errAttemptTimeout = errors.New("request timed out")
@@ -419,6 +402,9 @@ func (c *Client) send(ctx context.Context, method, pathQ, content, idem, account
 	}
 	res, err := c.raw.RawRequest(method, pathQ, content, params)
 	c.inFlight.Add(-1)
+	if err == nil || rec.status != 0 {
+		c.answered.Store(true)
+	}
 	if err == nil {
 		return &Response{
 			StatusCode: res.StatusCode,
@@ -445,6 +431,7 @@ func (c *Client) send(ctx context.Context, method, pathQ, content, idem, account
 	default:
 		// No response, or a success whose body broke off.
 		e.Kind = ErrNetwork
+		e.RequestID = rec.header.Get("Request-Id")
 		e.cause = err
 		if context.Cause(actx) == errAttemptTimeout {
 			e.cause = fmt.Errorf("%w: %w", errAttemptTimeout, err)
@@ -491,27 +478,4 @@ func newIdempotencyKey() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return "stripeline-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// exchange holds the status and headers of one attempt's response, recorded
-// by the transport because stripe-go drops them for non-Stripe error bodies.
-type exchange struct {
-	status int
-	header http.Header
-}
-
-type exchangeKey struct{}
-
-// recorder is the http.RoundTripper wrapper that fills the attempt's exchange.
-type recorder struct{ next http.RoundTripper }
-
-func (r recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := r.next.RoundTrip(req)
-	if res != nil {
-		if ex, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
-			ex.status = res.StatusCode
-			ex.header = res.Header.Clone()
-		}
-	}
-	return res, err
 }
