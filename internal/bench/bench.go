@@ -166,7 +166,7 @@ type Report struct {
 	Requests      int64   `json:"requests"`
 	RateLimited   int64   `json:"rate_limited"`
 	ObjectsPerSec float64 `json:"objects_per_second"`
-	// Floor and FloorRatio: backfill only.
+	// Floor and FloorRatio: the backfill scenarios only.
 	Floor      *Floor  `json:"floor,omitempty"`
 	FloorRatio float64 `json:"floor_ratio,omitempty"`
 	// PeakRSSMB is the syncing process's peak resident memory: memory only.
@@ -183,8 +183,10 @@ type Report struct {
 	// with at least 2 % of the requests.
 	PerSecond       []int64            `json:"requests_per_second,omitempty"`
 	EndpointSeconds map[string][]int64 `json:"endpoint_seconds,omitempty"`
-	Concurrency  int   `json:"concurrency,omitempty"`
-	PerStream    int   `json:"per_stream,omitempty"`
+	// Concurrency and PerStream are the engine's in-flight limits of a
+	// backfill at the rate limits.
+	Concurrency int `json:"concurrency,omitempty"`
+	PerStream   int `json:"per_stream,omitempty"`
 	// Streams is how many streams the replica was checked on.
 	Streams int `json:"streams,omitempty"`
 	// ByEndpoint is the requests the emulator answered during the sync,

@@ -21,7 +21,7 @@ func init() { register(newBenchCmd) }
 
 func newBenchCmd(a *App) *cobra.Command {
 	var (
-		cfg        bench.Config
+		cfg          bench.Config
 		cpuProfile   string
 		memProfile   string
 		blockProfile string
