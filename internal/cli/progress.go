@@ -95,8 +95,13 @@ type streamState struct {
 	rows    int64
 	share   float64
 	ranged  bool // the stream reported the share of its created range read
-	done    bool
-	failed  bool
+	// baseAt and baseShare are the first report of this run: a resumed
+	// backfill starts with part of its range read, so the pace is measured
+	// from there, not from zero.
+	baseAt    time.Time
+	baseShare float64
+	done      bool
+	failed    bool
 }
 
 // tracker holds the streams' counts and coverage for a printer. Its
@@ -121,8 +126,12 @@ func (t *tracker) state(stream string) *streamState {
 	return s
 }
 
+// start begins a stream, afresh if it had finished (a later phase).
 func (t *tracker) start(stream string) {
 	t.mu.Lock()
+	if s := t.streams[stream]; s != nil && s.done {
+		delete(t.streams, stream)
+	}
 	t.state(stream)
 	t.mu.Unlock()
 }
@@ -139,21 +148,30 @@ func (t *tracker) cover(stream string, share float64) {
 	if math.IsNaN(share) {
 		return
 	}
+	share = min(max(share, 0), 1)
 	t.mu.Lock()
 	s := t.state(stream)
-	s.ranged = true
-	s.share = max(s.share, min(max(share, 0), 1))
+	if !s.ranged {
+		s.ranged, s.baseAt, s.baseShare = true, t.now(), share
+	}
+	s.share = max(s.share, share)
 	t.mu.Unlock()
 }
 
-func (t *tracker) finish(stream string, err error) {
+// finish marks the stream done and reports whether it was not already: a
+// stream of several jobs (one per test clock) is told once per job.
+func (t *tracker) finish(stream string, err error) bool {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	s := t.state(stream)
+	if s.done {
+		return false
+	}
 	s.done, s.failed = true, err != nil
 	if s.ranged && err == nil {
 		s.share = 1
 	}
-	t.mu.Unlock()
+	return true
 }
 
 // status is a snapshot of one stream.
@@ -161,7 +179,7 @@ type status struct {
 	streamState
 	elapsed time.Duration
 	left    time.Duration
-	// leftKnown is false until a share has been read.
+	// leftKnown is false until the share has moved since the first report.
 	leftKnown bool
 }
 
@@ -171,23 +189,24 @@ func (t *tracker) status(stream string) status {
 	s := t.state(stream)
 	st := status{streamState: *s, elapsed: t.now().Sub(s.started)}
 	if s.ranged && !s.done {
-		st.left, st.leftKnown = timeLeft(st.elapsed, s.share)
+		st.left, st.leftKnown = timeLeft(t.now().Sub(s.baseAt), s.share-s.baseShare, s.share)
 	}
 	return st
 }
 
-// timeLeft estimates the time to read the rest of a range from the time
-// the read share took: elapsed × (1−share)/share. A backfill reads its
-// slices at the paced request rate, so the average so far is a fair guide;
-// it is unknown until some share has been read.
-func timeLeft(elapsed time.Duration, share float64) (time.Duration, bool) {
+// timeLeft estimates the time to read the rest of a range at the pace so
+// far: gained of the range was read in since, so (1−share) takes
+// since × (1−share)/gained. A backfill reads its slices at the paced request
+// rate, so the average pace is a fair guide; it is unknown until the share
+// has moved.
+func timeLeft(since time.Duration, gained, share float64) (time.Duration, bool) {
 	switch {
-	case share <= 0 || elapsed <= 0:
-		return 0, false
 	case share >= 1:
 		return 0, true
+	case gained <= 0 || since <= 0:
+		return 0, false
 	}
-	return time.Duration(float64(elapsed) * (1 - share) / share), true
+	return time.Duration(float64(since) * (1 - share) / gained).Round(time.Millisecond), true
 }
 
 // percent is the share as a whole percentage, rounded down so an unfinished
@@ -237,8 +256,12 @@ func (st status) describe() string {
 		return "failed after " + rows
 	case st.done:
 		return "done, " + rows
-	case st.ranged && st.leftKnown:
-		return fmt.Sprintf("%d%% (%s, ~%s left)", percent(st.share), rows, formatLeft(st.left))
+	case st.ranged && st.leftKnown && st.share < 1:
+		left := "~" + formatLeft(st.left)
+		if st.left < time.Second {
+			left = "<1s"
+		}
+		return fmt.Sprintf("%d%% (%s, %s left)", percent(st.share), rows, left)
 	case st.ranged:
 		return fmt.Sprintf("%d%% (%s)", percent(st.share), rows)
 	}
@@ -274,7 +297,6 @@ func (b *barProgress) bar(stream string) *mpb.Bar {
 	defer b.mu.Unlock()
 	bar := b.bars[stream]
 	if bar == nil {
-		b.t.start(stream)
 		spin, fill := mpb.SpinnerStyle().Build(), mpb.BarStyle().Build()
 		// The filler is a spinner until the bar has a total, i.e. until
 		// the stream reports coverage.
@@ -303,7 +325,15 @@ func (b *barProgress) line(stream string) string {
 }
 
 // Start implements engine.Progress.
-func (b *barProgress) Start(stream string) { b.bar(stream) }
+func (b *barProgress) Start(stream string) {
+	b.mu.Lock()
+	if b.t.status(stream).done {
+		delete(b.bars, stream) // a later phase gets a bar of its own
+	}
+	b.mu.Unlock()
+	b.t.start(stream)
+	b.bar(stream)
+}
 
 // Rows implements engine.Progress.
 func (b *barProgress) Rows(stream string, rows, _ int) {
@@ -325,7 +355,9 @@ func (b *barProgress) Covered(stream string, share float64) {
 // Done implements engine.Progress.
 func (b *barProgress) Done(stream string, err error) {
 	bar := b.bar(stream)
-	b.t.finish(stream, err)
+	if !b.t.finish(stream, err) {
+		return
+	}
 	switch st := b.t.status(stream); {
 	case err != nil:
 		bar.Abort(false)
@@ -407,7 +439,9 @@ func (l *lineProgress) maybePrint(stream string) {
 
 // Done implements engine.Progress.
 func (l *lineProgress) Done(stream string, err error) {
-	l.t.finish(stream, err)
+	if !l.t.finish(stream, err) {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "sync %s: %s\n", stream, l.t.status(stream).describe())

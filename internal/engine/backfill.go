@@ -542,11 +542,12 @@ func (r *runner) process(ctx context.Context, j *job, objs []json.RawMessage, u 
 		for _, c := range j.children {
 			for _, o := range objs {
 				parentID := gjson.GetBytes(o, "id").Str
-				if err := r.acquireFan(gctx); err != nil {
-					break
-				}
 				g.Go(func() error {
-					defer r.releaseFan()
+					release, err := r.acquireFan(gctx, c.stream.Path)
+					if err != nil {
+						return err
+					}
+					defer release()
 					rows, err := r.childRows(gctx, c, parentID, j.childWhy())
 					mu.Lock()
 					u.rows[c.table] = append(u.rows[c.table], rows...)
@@ -612,18 +613,32 @@ func (r *runner) childRows(ctx context.Context, c *perParent, parentID, why stri
 	return rows, err
 }
 
-// acquireFan takes one of the run's slots for per-parent requests, which
-// bound the requests a page's children put in flight besides the workers.
-func (r *runner) acquireFan(ctx context.Context) error {
+// acquireFan takes a slot for one per-parent request: first one of its
+// endpoint's (as many as the endpoint's rate serves at once), then one of
+// the run's, which bound the requests children put in flight besides the
+// workers'. Waiting for a busy endpoint holds no run slot, so one
+// saturated child list does not starve the others.
+func (r *runner) acquireFan(ctx context.Context, path string) (release func(), err error) {
+	r.fanMu.Lock()
+	ep := r.fanPath[path]
+	if ep == nil {
+		ep = make(chan struct{}, r.opts.PerStream)
+		r.fanPath[path] = ep
+	}
+	r.fanMu.Unlock()
+	select {
+	case ep <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	select {
 	case r.fan <- struct{}{}:
-		return nil
+		return func() { <-r.fan; <-ep }, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		<-ep
+		return nil, ctx.Err()
 	}
 }
-
-func (r *runner) releaseFan() { <-r.fan }
 
 // needsFetch reports whether a parent's embedded list is incomplete or
 // missing, so reading it takes requests.

@@ -207,7 +207,7 @@ func Sync(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	opts.defaults()
-	r := &runner{opts: opts, tables: map[string]*table{}, log: opts.Logger, fan: make(chan struct{}, opts.Concurrency)}
+	r := &runner{opts: opts, tables: map[string]*table{}, log: opts.Logger, fan: make(chan struct{}, opts.Concurrency), fanPath: map[string]chan struct{}{}}
 	return r.run(ctx)
 }
 
@@ -224,7 +224,9 @@ type runner struct {
 	sweeps  map[*table]*tableSweep
 	floor   int64 // the earliest stamp this run writes (unix seconds)
 	// fan bounds the per-parent requests in flight besides the workers'.
-	fan chan struct{}
+	fan     chan struct{}
+	fanMu   sync.Mutex
+	fanPath map[string]chan struct{} // per child endpoint
 	// refreshes are the child lists re-read for the parents events name,
 	// indexed by the object types of their parents and of their children.
 	refreshes                 map[string]*refresh

@@ -287,6 +287,9 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 	}
 	r.namesParents(e, typ, objType, objRes)
 	for _, tgt := range targets[objType] {
+		if !listedBy(tgt.stream, objRes) {
+			continue
+		}
 		deleted := tgt.stream.DeleteEvent != "" && typ == tgt.stream.DeleteEvent
 		if !deleted && strings.HasSuffix(typ, ".deleted") && tgt.stream.Deletable && tgt.stream.DeleteEvent == "" && objType != "subscription" {
 			deleted = objRes.Get("deleted").Bool()
@@ -331,8 +334,10 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 				// the parent's list is re-read after the sweep, unless
 				// the list comes only expanded (events never carry it)
 				// and its objects have events of their own, which name
-				// the parent when the list changes.
-				if !em.includable || !hasEvents(em.child) {
+				// the parent when the list changes. A new parent is read
+				// anyway: it can be created with children (a customer's
+				// tax_id_data).
+				if !em.includable || !hasEvents(em.child) || strings.HasSuffix(typ, ".created") {
 					r.addPending(em.child.Name, objRes.Get("id").Str)
 				}
 				continue
@@ -349,6 +354,21 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 		}
 	}
 	return nil
+}
+
+// listedBy reports whether an event's object belongs in a top-level
+// stream's table, that is whether the stream's list returns it: the same
+// object type can belong to a child list instead. /v1/tax_ids lists the
+// account's own tax ids (owner[type]=self by default), not a customer's,
+// which customers_tax_ids holds.
+func listedBy(s catalog.Stream, obj gjson.Result) bool {
+	if s.Name == "tax_ids" {
+		if owner := obj.Get("owner.type"); owner.Exists() {
+			return owner.Str == "self"
+		}
+		return obj.Get("customer").Type == gjson.Null || !obj.Get("customer").Exists()
+	}
+	return true
 }
 
 // sweepName is the events sweep's line in progress and results; it differs

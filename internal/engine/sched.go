@@ -31,11 +31,16 @@ type sched struct {
 	cond     *sync.Cond
 	items    []*item
 	inflight map[*job]int
-	left     map[*job]int // items not done, per job
-	nextID   map[*job]int
-	failed   map[*job]bool
-	perJob   int
-	stopped  bool
+	// onPath counts requests in flight per list endpoint: the jobs of one
+	// list (one per test clock) share its endpoint's rate, and a worker
+	// handed more of them than that rate serves would only wait in the
+	// client's pacer while other endpoints sit idle.
+	onPath  map[string]int
+	left    map[*job]int // items not done, per job
+	nextID  map[*job]int
+	failed  map[*job]bool
+	perJob  int
+	stopped bool
 	// workers is the number of workers; sliced counts the requests of
 	// sliced jobs in flight. While a sequential list is still being read,
 	// sliced work keeps a fifth of the workers free: requests beyond what
@@ -53,7 +58,7 @@ type sched struct {
 }
 
 func newSched(perJob, workers int) *sched {
-	s := &sched{inflight: map[*job]int{}, left: map[*job]int{}, nextID: map[*job]int{}, failed: map[*job]bool{}, perJob: perJob, workers: workers}
+	s := &sched{inflight: map[*job]int{}, onPath: map[string]int{}, left: map[*job]int{}, nextID: map[*job]int{}, failed: map[*job]bool{}, perJob: perJob, workers: workers}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -96,7 +101,7 @@ func (s *sched) take() (*item, *span, bool) {
 		var best *item
 		room := s.slicedRoom()
 		for _, it := range s.items {
-			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob || (it.job.sliced && !room) {
+			if it.busy || it.done || s.failed[it.job] || s.inflight[it.job] >= s.perJob || s.onPath[it.job.source.Path] >= s.perJob || (it.job.sliced && !room) {
 				continue
 			}
 			if best == nil || s.better(it, best, s.inflight) {
@@ -106,6 +111,7 @@ func (s *sched) take() (*item, *span, bool) {
 		if best != nil {
 			best.busy = true
 			s.inflight[best.job]++
+			s.onPath[best.job.source.Path]++
 			if best.job.sliced {
 				s.sliced++
 			}
@@ -124,11 +130,16 @@ func (s *sched) take() (*item, *span, bool) {
 	}
 }
 
-// better orders free items: a list without a created filter first (it can
-// only be read one page after another, so it sets the run's length), then
-// the job with the fewest requests in flight (fairness across streams), then
-// the most estimated work.
+// better orders free items: a list with per-parent children first (each of
+// its pages feeds many requests to other endpoints, which should start
+// early), then a list without a created filter (it can only be read one
+// page after another, so it sets the run's length), then the job with the
+// fewest requests in flight (fairness across streams), then the most
+// estimated work.
 func (s *sched) better(a, b *item, inflight map[*job]int) bool {
+	if ac, bc := len(a.job.children) > 0, len(b.job.children) > 0; ac != bc {
+		return ac
+	}
 	if a.job.sliced != b.job.sliced {
 		return !a.job.sliced
 	}
@@ -145,7 +156,7 @@ func (s *sched) split() (*item, *span) {
 	var best *item
 	for _, it := range s.items {
 		if !it.busy || it.done || !it.job.sliced || it.hi == openEnded || it.hi-it.lo < 2 || it.pages == 0 || it.last ||
-			s.failed[it.job] || s.inflight[it.job] >= s.perJob {
+			s.failed[it.job] || s.inflight[it.job] >= s.perJob || s.onPath[it.job.source.Path] >= s.perJob {
 			continue
 		}
 		if best == nil || s.estimate(it) > s.estimate(best) {
@@ -165,6 +176,7 @@ func (s *sched) split() (*item, *span) {
 	s.items = append(s.items, n)
 	s.left[n.job]++
 	s.inflight[n.job]++
+	s.onPath[n.job.source.Path]++
 	return n, &span{ID: n.id, Lo: n.lo, Hi: n.hi}
 }
 
@@ -230,6 +242,7 @@ func (s *sched) release(it *item, done bool) (jobDone bool) {
 	defer s.mu.Unlock()
 	it.busy = false
 	s.inflight[it.job]--
+	s.onPath[it.job.source.Path]--
 	if it.job.sliced {
 		s.sliced--
 	}

@@ -44,7 +44,7 @@ const (
 	DefaultLiveRPS     = 80
 	DefaultEndpointRPS = 20
 	DefaultMaxRetries  = 8
-	// DefaultUnreachedRetries: about 6 to 12 s of backoff before giving up
+	// DefaultUnreachedRetries: 8 to 16 s of backoff before giving up
 	// on a base that never answered.
 	DefaultUnreachedRetries = 5
 	DefaultMaxBackoff       = 20 * time.Second
@@ -79,7 +79,7 @@ type Config struct {
 	// OnRetry, when set, is told about every retry before the client waits
 	// for it (network errors, 5xx, 409, 429): a face shows it so waiting is
 	// visible. It is called from the goroutine making the request, possibly
-	// from several at once, and must not block.
+	// from several at once, and should return quickly: the retry waits for it.
 	OnRetry func(Retry)
 	// MaxBackoff caps the exponential backoff between retries: 0 means 20s.
 	MaxBackoff time.Duration
