@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -104,13 +103,6 @@ func TestIncrementalAllStreams(t *testing.T) {
 	cfg := smallConfig(t)
 	cfg.Objects, cfg.Changes, cfg.AllStreams = 1500, 40, true
 	reports, err := bench.Run(context.Background(), cfg, bench.Incremental)
-	if err != nil && len(reports) == 1 && onlyTaxIDsDiffer(reports[0].Error) {
-		// Known engine gap (reported with issue 9): the events sweep writes
-		// customer.tax_id.* events into the top-level tax_ids table too,
-		// whose list (owner[type]=self by default) holds only the
-		// account's own tax ids. Every other stream must still be equal.
-		t.Skipf("the replica's tax_ids holds customers' tax ids (engine gap): %s", reports[0].Error)
-	}
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
@@ -125,19 +117,4 @@ func TestIncrementalAllStreams(t *testing.T) {
 	if sum != r.Requests {
 		t.Errorf("requests by endpoint add up to %d, total %d", sum, r.Requests)
 	}
-}
-
-// onlyTaxIDsDiffer reports whether a replica check's differences are all in
-// the top-level tax_ids table.
-func onlyTaxIDsDiffer(msg string) bool {
-	_, list, ok := strings.Cut(msg, "replica differs from the account:\n")
-	if !ok {
-		return false
-	}
-	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "tax_ids:") {
-			return false
-		}
-	}
-	return true
 }
