@@ -166,7 +166,7 @@ type Report struct {
 	Requests      int64   `json:"requests"`
 	RateLimited   int64   `json:"rate_limited"`
 	ObjectsPerSec float64 `json:"objects_per_second"`
-	// Floor and FloorRatio: backfill only.
+	// Floor and FloorRatio: the backfill scenarios only.
 	Floor      *Floor  `json:"floor,omitempty"`
 	FloorRatio float64 `json:"floor_ratio,omitempty"`
 	// PeakRSSMB is the syncing process's peak resident memory: memory only.
@@ -174,10 +174,19 @@ type Report struct {
 	// Changes and EventsApplied: incremental only.
 	Changes       int `json:"changes,omitempty"`
 	EventsApplied int `json:"events_applied,omitempty"`
-	// InFlightPeak is the most requests the client had on the wire.
-	InFlightPeak int64 `json:"in_flight_peak,omitempty"`
-	Concurrency  int   `json:"concurrency,omitempty"`
-	PerStream    int   `json:"per_stream,omitempty"`
+	// InFlightPeak is the most requests the client had on the wire;
+	// InFlightMean the mean, sampled every 50 ms.
+	InFlightPeak int64   `json:"in_flight_peak,omitempty"`
+	InFlightMean float64 `json:"in_flight_mean,omitempty"`
+	// PerSecond is the requests the client sent in each second of the sync;
+	// EndpointSeconds the emulator's answers per second of the endpoints
+	// with at least 2 % of the requests.
+	PerSecond       []int64            `json:"requests_per_second,omitempty"`
+	EndpointSeconds map[string][]int64 `json:"endpoint_seconds,omitempty"`
+	// Concurrency and PerStream are the engine's in-flight limits of a
+	// backfill at the rate limits.
+	Concurrency int `json:"concurrency,omitempty"`
+	PerStream   int `json:"per_stream,omitempty"`
 	// Streams is how many streams the replica was checked on.
 	Streams int `json:"streams,omitempty"`
 	// ByEndpoint is the requests the emulator answered during the sync,
@@ -366,6 +375,90 @@ type syncRun struct {
 	client   stripe.Stats
 	// byEndpoint is the emulator's count of the sync's requests per endpoint.
 	byEndpoint map[string]int64
+	// inFlightMean and perSecond come from sampling the client,
+	// endpointSeconds from sampling the emulator.
+	inFlightMean    float64
+	perSecond       []int64
+	endpointSeconds map[string][]int64
+}
+
+// sampler samples a client's requests on the wire every 50 ms, and each
+// second counts the requests it sent and the emulator's answers per
+// endpoint, until stop.
+type sampler struct {
+	stop chan struct{}
+	done chan struct{}
+
+	samples, inFlight int64
+	perSecond         []int64
+	endpoints         []map[string]int64 // the emulator's counts at each second
+}
+
+func startSampler(c *stripe.Client, up upstream) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	snapshot := func() {
+		if st, err := up.Stats(); err == nil {
+			s.endpoints = append(s.endpoints, st.ByEndpoint)
+		}
+	}
+	snapshot()
+	go func() {
+		defer close(s.done)
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		var last int64
+		for i := 1; ; i++ {
+			select {
+			case <-s.stop:
+				st := c.Stats()
+				s.perSecond = append(s.perSecond, st.Requests-last)
+				snapshot()
+				return
+			case <-tk.C:
+			}
+			st := c.Stats()
+			s.samples++
+			s.inFlight += st.InFlight
+			if i%20 == 0 {
+				s.perSecond = append(s.perSecond, st.Requests-last)
+				last = st.Requests
+				snapshot()
+			}
+		}
+	}()
+	return s
+}
+
+// finish stops sampling and returns the mean in flight, the per-second
+// counts and the per-second counts of the busier endpoints.
+func (s *sampler) finish() (float64, []int64, map[string][]int64) {
+	close(s.stop)
+	<-s.done
+	var mean float64
+	if s.samples > 0 {
+		mean = float64(s.inFlight) / float64(s.samples)
+	}
+	var by map[string][]int64
+	if n := len(s.endpoints); n > 1 {
+		total := endpointDiff(s.endpoints[0], s.endpoints[n-1])
+		var sum int64
+		for _, v := range total {
+			sum += v
+		}
+		by = map[string][]int64{}
+		for i := 1; i < n; i++ {
+			for k, v := range endpointDiff(s.endpoints[i-1], s.endpoints[i]) {
+				if total[k]*50 < sum {
+					continue
+				}
+				if by[k] == nil {
+					by[k] = make([]int64, n-1)
+				}
+				by[k][i-1] = v
+			}
+		}
+	}
+	return mean, s.perSecond, by
 }
 
 // syncStreams is the selection a sync is given: nil (every stream, the
@@ -398,11 +491,13 @@ func syncOnce(ctx context.Context, up upstream, dst dest.Destination, streams []
 		return nil, err
 	}
 	start := time.Now()
+	smp := startSampler(client, up)
 	res, err := engine.Sync(ctx, engine.Options{
 		Client: client, Dest: dst, Streams: streams, Concurrency: conc, PerStream: per,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	run := &syncRun{res: res, seconds: time.Since(start).Seconds(), client: client.Stats()}
+	run.inFlightMean, run.perSecond, run.endpointSeconds = smp.finish()
 	after, serr := up.Stats()
 	if serr == nil {
 		run.requests = after.Requests - before.Requests
@@ -527,6 +622,7 @@ func fill(r *Report, run *syncRun, up upstream, streams []string) {
 	r.Requests = run.requests
 	r.RateLimited = run.limited
 	r.InFlightPeak = run.client.InFlightPeak
+	r.InFlightMean, r.PerSecond, r.EndpointSeconds = run.inFlightMean, run.perSecond, run.endpointSeconds
 	r.Streams = len(compared(streams))
 	r.ByEndpoint = run.byEndpoint
 	r.ByStream = requestsByStream(run.res)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -19,9 +21,11 @@ func init() { register(newBenchCmd) }
 
 func newBenchCmd(a *App) *cobra.Command {
 	var (
-		cfg        bench.Config
-		cpuProfile string
-		memProfile string
+		cfg          bench.Config
+		cpuProfile   string
+		memProfile   string
+		blockProfile string
+		traceFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [backfill|small-streams|throughput|memory|incremental]...",
@@ -93,7 +97,28 @@ this process with --objects objects.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if blockProfile != "" {
+				runtime.SetBlockProfileRate(1)
+				defer runtime.SetBlockProfileRate(0)
+			}
+			if traceFile != "" {
+				f, err := os.Create(traceFile)
+				if err != nil {
+					return fmt.Errorf("--trace: %w", err)
+				}
+				defer f.Close()
+				if err := trace.Start(f); err != nil {
+					return fmt.Errorf("--trace: %w", err)
+				}
+				defer trace.Stop()
+			}
 			reports, err := bench.Run(cmd.Context(), cfg, args...)
+			if blockProfile != "" {
+				if f, ferr := os.Create(blockProfile); ferr == nil {
+					_ = pprof.Lookup("block").WriteTo(f, 0)
+					f.Close()
+				}
+			}
 			if memProfile != "" {
 				if f, ferr := os.Create(memProfile); ferr == nil {
 					_ = pprof.Lookup("allocs").WriteTo(f, 0)
@@ -128,6 +153,8 @@ this process with --objects objects.`,
 	f.IntVar(&cfg.Changes, "changes", 10_000, "incremental: changes made before the incremental sync (creates, updates, deletes)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE")
 	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to FILE")
+	f.StringVar(&blockProfile, "blockprofile", "", "write a profile of where this process's goroutines waited to FILE")
+	f.StringVar(&traceFile, "trace", "", "write an execution trace of this process to FILE (go tool trace)")
 	return cmd
 }
 
@@ -239,9 +266,9 @@ func (a *App) printBench(reports []bench.Report) {
 	tw.Flush()
 	for _, r := range reports {
 		if r.Floor != nil {
-			fmt.Fprintf(a.Stdout, "%s floor %.1fs: %d requests (busiest endpoint %s: %d; longest sequential chain %s: %d); %d test clocks, %d per-clock listings; %d streams checked; concurrency %d, per stream %d, client peak in flight %d\n",
+			fmt.Fprintf(a.Stdout, "%s floor %.1fs: %d requests (busiest endpoint %s: %d; longest sequential chain %s: %d); %d test clocks, %d per-clock listings; %d streams checked; concurrency %d, per stream %d, client in flight: mean %.1f, peak %d\n",
 				r.Scenario, r.Floor.Seconds, r.Floor.Pages, r.Floor.Endpoint, r.Floor.EndpointPages, r.Floor.Sequential, r.Floor.SequentialPages,
-				r.Floor.TestClocks, r.Floor.ClockListings, r.Streams, r.Concurrency, r.PerStream, r.InFlightPeak)
+				r.Floor.TestClocks, r.Floor.ClockListings, r.Streams, r.Concurrency, r.PerStream, r.InFlightMean, r.InFlightPeak)
 			a.printEndpoints(r.ByEndpoint, r.Floor.ByEndpoint)
 		}
 		if r.Changes > 0 {

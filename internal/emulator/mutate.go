@@ -278,7 +278,14 @@ func (e *Emulator) cloneObject(a *account, t *table) error {
 	}
 	m["metadata"] = map[string]any{"emulator": "created"}
 	rec := &record{id: id, created: now, clock: src.clock, hidden: src.hidden}
-	// Clone embedded children.
+	// Clone embedded children; those with events of their own announce
+	// themselves after the parent (a customer created with tax ids emits
+	// customer.created, then customer.tax_id.created for each).
+	type created struct {
+		typ  string
+		data []byte
+	}
+	var kidEvents []created
 	for _, d := range defs {
 		if d.parent != t.def.name {
 			continue
@@ -294,12 +301,12 @@ func (e *Emulator) cloneObject(a *account, t *table) error {
 			if _, ok := km["created"]; ok {
 				km["created"] = now
 			}
-			for _, pk := range []string{d.parentParam, "invoice", "subscription", "setup_intent", "customer"} {
-				if v, ok := km[pk].(string); ok && v == src.id {
-					km[pk] = id
-				}
+			reparent(km, src.id, id)
+			kr := &record{id: kid, created: now, parent: id, data: encodeObject(km)}
+			ct.add(kr)
+			if d.evCreated != "" {
+				kidEvents = append(kidEvents, created{d.evCreated, kr.data})
 			}
-			ct.add(&record{id: kid, created: now, parent: id, data: encodeObject(km)})
 		}
 		if d.embedded != "" {
 			m[d.embedded] = json.RawMessage(e.embeddedList(a, d, id))
@@ -308,6 +315,9 @@ func (e *Emulator) cloneObject(a *account, t *table) error {
 	rec.data = encodeObject(m)
 	t.add(rec)
 	e.emit(a, t.def.evCreated, rec.data, nil)
+	for _, ev := range kidEvents {
+		e.emit(a, ev.typ, ev.data, nil)
+	}
 	return nil
 }
 
@@ -331,22 +341,7 @@ func (e *Emulator) cloneChild(a *account, t *table) error {
 	if _, ok := m["created"]; ok {
 		m["created"] = now
 	}
-	// The parent's id, at the top level or one object down (a tax id's
-	// owner.customer).
-	for k, v := range m {
-		switch x := v.(type) {
-		case string:
-			if x == src.parent {
-				m[k] = parent
-			}
-		case map[string]any:
-			for kk, vv := range x {
-				if vv == src.parent {
-					x[kk] = parent
-				}
-			}
-		}
-	}
+	reparent(m, src.parent, parent)
 	rec := &record{id: id, created: now, parent: parent, data: encodeObject(m)}
 	t.add(rec)
 	e.refreshParent(a, t.def, parent)
@@ -356,6 +351,25 @@ func (e *Emulator) cloneChild(a *account, t *table) error {
 		e.emitParentUpdate(a, t.def, parent)
 	}
 	return nil
+}
+
+// reparent replaces a child's references to its old parent with the new
+// one, at the top level or one object down (a tax id's owner.customer).
+func reparent(m map[string]any, old, parent string) {
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			if x == old {
+				m[k] = parent
+			}
+		case map[string]any:
+			for kk, vv := range x {
+				if vv == old {
+					x[kk] = parent
+				}
+			}
+		}
+	}
 }
 
 // emitParentUpdate emits the parent's update event after a change to a

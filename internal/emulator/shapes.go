@@ -82,8 +82,13 @@ func (g *gen) smallStreams() {
 		if !d.generic {
 			continue
 		}
+		var more fields
+		if d.name == "tax_ids" {
+			// The top-level list holds the account's own tax ids.
+			more = fields{{"owner", sub{g.nest("tax_id", "owner"), fields{{"type", "self"}}}}}
+		}
 		for i, n := 0, 2+g.r.IntN(4); i < n; i++ {
-			g.genericObject(d, g.when(0), nil)
+			g.genericObject(d, g.when(0), more)
 		}
 	}
 	quotes := defByName["quotes"]

@@ -210,3 +210,39 @@ func TestMutateChildren(t *testing.T) {
 		t.Fatal("no items listed")
 	}
 }
+
+// TestCloneAnnouncesChildren: a customer created with tax ids emits
+// customer.created and then a customer.tax_id.created for each, whose
+// customer and owner name the new customer.
+func TestCloneAnnouncesChildren(t *testing.T) {
+	e := small(t, Config{Seed: 14, Objects: 1500})
+	before := len(e.Objects("", "customers_tax_ids"))
+	old := objectIDs(e, "", "customers")
+	if err := e.Mutate("", "customers", 60, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	added := len(e.Objects("", "customers_tax_ids")) - before
+	if added == 0 {
+		t.Fatal("no new customer has a tax id; clone more customers")
+	}
+	created := map[string]bool{}
+	for _, ev := range eventsOf(t, e, "customer.created") {
+		if id := ev.Get("data.object.id").Str; !old[id] {
+			created[id] = true
+		}
+	}
+	n := 0
+	for _, ev := range eventsOf(t, e, "customer.tax_id.created") {
+		obj := ev.Get("data.object")
+		if !created[obj.Get("customer").Str] {
+			continue
+		}
+		n++
+		if obj.Get("owner.customer").Str != obj.Get("customer").Str {
+			t.Errorf("tax id %s: customer %s, owner %s", obj.Get("id").Str, obj.Get("customer").Str, obj.Get("owner.customer").Str)
+		}
+	}
+	if n != added {
+		t.Errorf("%d customer.tax_id.created events for %d tax ids of new customers", n, added)
+	}
+}
