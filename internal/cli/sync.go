@@ -39,6 +39,7 @@ type syncFlags struct {
 	skipUnreadable bool
 	pipeline       string
 	reconcileEvery time.Duration
+	wait           waitFlag
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -53,8 +54,19 @@ that have events and a created cursor (minus --lookback-days) for the others.
 A killed run resumes from its last committed batch.`,
 		Example: `  stripeline sync --dest sqlite://stripe.db
   stripeline sync --dest postgres://localhost/db?schema=stripe --streams customers,invoices,invoices_lines
-  stripeline sync --start-date 2024-01-01 --max-rps 50`,
-		Args: cobra.NoArgs,
+  stripeline sync --start-date 2024-01-01 --max-rps 50
+  stripeline sync --wait=10m   # if a run of the pipeline is going on, wait up to 10 minutes for it`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// --wait takes an optional value, so pflag reads `--wait 5m`
+			// as --wait alone followed by an argument 5m.
+			if len(args) == 1 && cmd.Flags().Changed("wait") && f.wait.d == dest.WaitForever {
+				if err := f.wait.Set(args[0]); err != nil {
+					return usagef("--wait: %v", err)
+				}
+				return nil
+			}
+			return cobra.NoArgs(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Memory stays flat by design (bounded queues and batches); a soft
 			// limit keeps the garbage collector from letting the heap double
@@ -78,8 +90,39 @@ A killed run resumes from its last committed batch.`,
 	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "warn instead of failing on streams the key may not read")
 	fl.DurationVar(&f.reconcileEvery, "reconcile-every", engine.DefaultReconcileEvery, "re-read per-parent child lists (customers_payment_methods, …) in full this often; between times only for the parents events name (negative: never)")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
+	fl.Var(&f.wait, "wait", "if another run of the pipeline holds the destination, wait this long for it (--wait alone: as long as it takes) instead of exiting 1")
+	fl.Lookup("wait").NoOptDefVal = "forever"
 	return cmd
 }
+
+// waitFlag is --wait[=DURATION]: alone ("forever") it waits as long as it
+// takes; unset it does not wait.
+type waitFlag struct{ d time.Duration }
+
+func (w *waitFlag) String() string {
+	switch {
+	case w.d < 0:
+		return "forever"
+	case w.d == 0:
+		return ""
+	}
+	return w.d.String()
+}
+
+func (w *waitFlag) Set(s string) error {
+	if s == "forever" {
+		w.d = dest.WaitForever
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration: use e.g. --wait=5m, or --wait alone to wait as long as it takes", s)
+	}
+	w.d = d
+	return nil
+}
+
+func (w *waitFlag) Type() string { return "duration" }
 
 // parseDate accepts YYYY-MM-DD or RFC 3339.
 func parseDate(flag, s string) (time.Time, error) {
@@ -109,7 +152,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		Pipeline: f.pipeline, Account: a.Account, Streams: f.streams, StartDate: start,
 		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
 		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
-		ReconcileEvery: f.reconcileEvery,
+		ReconcileEvery: f.reconcileEvery, LockWait: f.wait.d,
 	}
 	if opts.Pipeline == "" {
 		opts.Pipeline = "default"

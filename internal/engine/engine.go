@@ -65,6 +65,11 @@ type Options struct {
 	// BatchRows is the writer's batch size (default 2000); the writer holds
 	// at most four batches' worth of rows across all streams.
 	BatchRows int
+	// LockWait is how long a run waits for the pipeline's run lock while
+	// another run holds it (destinations that implement dest.Locker): 0
+	// fails at once with a *dest.LockedError naming the holder, a negative
+	// value (dest.WaitForever) waits as long as it takes.
+	LockWait time.Duration
 	// Progress receives counts as they change; may be nil.
 	Progress Progress
 	Logger   *slog.Logger
@@ -274,10 +279,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	started := r.opts.Now()
 	r.res = &Result{RunID: newRunID(started), Pipeline: r.opts.Pipeline, Status: "running", Started: started}
 	r.results = map[string]*StreamResult{}
+	ctx, unlock, err := r.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	started = r.res.Started
 	if err := r.opts.Dest.SaveRun(ctx, dest.Run{ID: r.res.RunID, Pipeline: r.opts.Pipeline, Started: started, Status: "running"}); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
-	err := r.sync(ctx)
+	err = lockLost(ctx, r.sync(ctx))
 	r.res.Finished = r.opts.Now()
 	r.res.Streams = r.sortedResults()
 	r.res.Status = "succeeded"

@@ -116,3 +116,19 @@ func BenchUpdate(b *testing.B, open BenchOpener) {
 	}
 	b.ReportMetric(float64(BenchRows*b.N)/elapsed.Seconds(), "rows/s")
 }
+
+// MigrateAndWrite migrates BenchTable, with one more column when i is odd,
+// and writes one row of id i, as one of several first runs racing on a new
+// destination would.
+func MigrateAndWrite(ctx context.Context, d dest.Destination, i int) error {
+	tb := BenchTable
+	row := BenchRow(i, i)
+	if i%2 == 1 {
+		tb.Columns = append(append([]dest.Column(nil), tb.Columns...), dest.Column{Name: "extra", Type: catalog.TypeString})
+		row.Values = append(append([]any(nil), row.Values...), "x")
+	}
+	if err := d.Migrate(ctx, tb); err != nil {
+		return err
+	}
+	return d.Write(ctx, &dest.Batch{Table: tb, Rows: []dest.Row{row}})
+}

@@ -26,8 +26,13 @@ import (
 // Opener opens a fresh, empty destination for one test; the suite closes it.
 type Opener func(t *testing.T) dest.Destination
 
-// Run runs the whole suite against destinations made by open.
-func Run(t *testing.T, open Opener) {
+// Run runs the whole suite against destinations made by open, without the
+// cases that need Options.
+func Run(t *testing.T, open Opener) { RunWith(t, open, Options{}) }
+
+// RunWith runs the whole suite against destinations made by open, with the
+// cases that need more than a fresh destination when o provides for them.
+func RunWith(t *testing.T, open Opener, o Options) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Opener)
@@ -50,6 +55,8 @@ func Run(t *testing.T, open Opener) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
+	t.Run("OpenFailsCleanly", func(t *testing.T) { testOpenFails(t, o) })
+	t.Run("TwoWritersOfOnePipeline", func(t *testing.T) { testTwoWriters(t, open, o) })
 }
 
 // customers is a table with one column of every type and keyword names.

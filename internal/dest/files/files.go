@@ -105,25 +105,11 @@ func Open(ctx context.Context, format, dir string) (*Destination, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	d := &Destination{format: format, dir: dir, full: map[string]bool{}, fsyncOn: true,
-		st: stateFile{State: map[string]map[string]json.RawMessage{}, Tables: map[string]*tableInfo{}}}
-	b, err := os.ReadFile(filepath.Join(dir, StateFile))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	st, err := readState(dir)
+	if err != nil {
 		return nil, fail(err)
-	default:
-		if err := json.Unmarshal(b, &d.st); err != nil {
-			return nil, fail(fmt.Errorf("%s is not valid: %w", StateFile, err))
-		}
-		if d.st.State == nil {
-			d.st.State = map[string]map[string]json.RawMessage{}
-		}
-		if d.st.Tables == nil {
-			d.st.Tables = map[string]*tableInfo{}
-		}
 	}
-	return d, nil
+	return &Destination{format: format, dir: dir, full: map[string]bool{}, fsyncOn: true, st: st}, nil
 }
 
 // Close marks the destination closed; every file is already durable.

@@ -23,12 +23,30 @@ import (
 func TestConformance(t *testing.T) {
 	for _, scheme := range []string{"csv", "jsonl", "parquet"} {
 		t.Run(scheme, func(t *testing.T) {
-			desttest.Run(t, func(t *testing.T) dest.Destination {
-				d, err := dest.Open(context.Background(), scheme+"://"+filepath.Join(t.TempDir(), "out"))
+			dirs := map[dest.Destination]string{}
+			open := func(t *testing.T, dir string) dest.Destination {
+				d, err := dest.Open(context.Background(), scheme+"://"+dir)
 				if err != nil {
 					t.Fatal(err)
 				}
+				dirs[d] = dir
 				return d
+			}
+			desttest.RunWith(t, func(t *testing.T) dest.Destination {
+				return open(t, filepath.Join(t.TempDir(), "out"))
+			}, desttest.Options{
+				Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, dirs[d]) },
+				// A directory under a regular file cannot be made.
+				OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+					file := filepath.Join(t.TempDir(), "plain-file")
+					if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return func(ctx context.Context) (dest.Destination, error) {
+						return dest.Open(ctx, scheme+"://"+filepath.Join(file, "out"))
+					}
+				},
+				LockPerDestination: true,
 			})
 		})
 	}

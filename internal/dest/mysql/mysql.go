@@ -45,6 +45,9 @@ const (
 
 const timeLayout = "2006-01-02 15:04:05.000000"
 
+// connectTimeout bounds a connection attempt unless the URL sets timeout.
+const connectTimeout = 15 * time.Second
+
 func sqlType(t catalog.Type) string {
 	switch t {
 	case catalog.TypeInteger:
@@ -63,6 +66,7 @@ func sqlType(t catalog.Type) string {
 // Destination is a replica in one MySQL or MariaDB database.
 type Destination struct {
 	db     *sql.DB
+	dsn    string // for the run lock's own connection
 	dbName string
 
 	ddl    sync.Mutex
@@ -93,6 +97,9 @@ func DSN(rawURL string) (string, string, error) {
 	if cfg.DBName == "" {
 		return "", "", errors.New("no database in the URL")
 	}
+	// An unreachable server is an error, not a hang (the URL's timeout
+	// parameter overrides it).
+	cfg.Timeout = connectTimeout
 	cfg.ParseTime = false
 	cfg.MultiStatements = false
 	// Arguments are escaped into the statement by the driver (safe with
@@ -130,8 +137,11 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 			}
 		}
 		hint := "check that MySQL/MariaDB is running there, the database exists and the URL's user and password are right"
-		if what == "parse" {
+		switch what {
+		case "parse":
 			hint = "use mysql://user:password@host:3306/DATABASE"
+		case "set up":
+			hint = "the user needs CREATE, ALTER, SELECT, INSERT, UPDATE and DELETE on the database: GRANT ALL ON `" + dbNameOf(rawURL) + "`.* TO the user"
 		}
 		return fmt.Errorf("%s mysql destination %s: %s (%s)", what, dest.Redact(rawURL), msg, hint)
 	}
@@ -150,7 +160,7 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 		db.Close()
 		return nil, fail("connect to", err)
 	}
-	d := &Destination{db: db, dbName: dbName, tables: map[string]map[string]bool{}}
+	d := &Destination{db: db, dsn: dsn, dbName: dbName, tables: map[string]map[string]bool{}}
 	for _, s := range []string{
 		"CREATE TABLE IF NOT EXISTS " + quote(dest.StateTable) + ` (
 			pipeline VARCHAR(255) NOT NULL, stream VARCHAR(255) NOT NULL, ` + "`cursor`" + ` JSON, updated_at DATETIME(6) NOT NULL,
@@ -158,6 +168,9 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 		"CREATE TABLE IF NOT EXISTS " + quote(dest.RunsTable) + ` (
 			id VARCHAR(255) NOT NULL PRIMARY KEY, pipeline VARCHAR(255) NOT NULL, started DATETIME(6) NOT NULL, finished DATETIME(6) NULL,
 			status VARCHAR(32) NOT NULL, streams JSON, error LONGTEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+		"CREATE TABLE IF NOT EXISTS " + quote(dest.LocksTable) + ` (
+			pipeline VARCHAR(255) NOT NULL PRIMARY KEY, host VARCHAR(255) NOT NULL, pid BIGINT NOT NULL, run_id VARCHAR(255) NOT NULL,
+			since DATETIME(6) NOT NULL, connection_id BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	} {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			db.Close()
@@ -165,6 +178,12 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 		}
 	}
 	return d, nil
+}
+
+// dbNameOf is the database a URL names, for hints.
+func dbNameOf(rawURL string) string {
+	_, name, _ := DSN(rawURL)
+	return name
 }
 
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
@@ -184,45 +203,24 @@ func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
 	d.ddl.Lock()
 	defer d.ddl.Unlock()
 	cols := d.tables[t.Name]
-	if cols != nil {
-		missing := false
-		for _, c := range t.Columns {
-			missing = missing || !cols[c.Name]
-		}
-		if !missing {
-			return nil
-		}
+	if cols != nil && !lacks(cols, t) {
+		return nil
 	}
+	var err error
 	if cols == nil {
-		rows, err := d.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, d.dbName, t.Name)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return err
-			}
-			if cols == nil {
-				cols = map[string]bool{}
-			}
-			cols[n] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if cols, err = d.columns(ctx, t.Name); err != nil {
 			return err
 		}
 	}
 	if cols == nil {
 		var b strings.Builder
 		b.WriteString("CREATE TABLE IF NOT EXISTS " + quote(t.Name) + " (`id` VARCHAR(255) NOT NULL PRIMARY KEY")
-		cols = map[string]bool{"id": true}
+		seen := map[string]bool{"id": true}
 		for _, c := range t.Columns {
-			if cols[c.Name] {
+			if seen[c.Name] {
 				continue
 			}
-			cols[c.Name] = true
+			seen[c.Name] = true
 			b.WriteString(", " + quote(c.Name) + " " + sqlType(c.Type))
 		}
 		b.WriteString(", " + quote(dest.ColDeleted) + " BOOLEAN NOT NULL DEFAULT 0")
@@ -231,21 +229,70 @@ func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
 		if _, err := d.db.ExecContext(ctx, b.String()); err != nil {
 			return err
 		}
-		cols[dest.ColDeleted], cols[dest.ColSyncedAt], cols[dest.ColAccount] = true, true, true
-		d.tables[t.Name] = cols
-		return nil
+		// Another process may have created it first, with other columns.
+		if cols, err = d.columns(ctx, t.Name); err != nil {
+			return err
+		}
+		if cols == nil {
+			return fmt.Errorf("table %s is missing right after CREATE TABLE", t.Name)
+		}
 	}
 	d.tables[t.Name] = cols
 	for _, c := range t.Columns {
 		if cols[c.Name] {
 			continue
 		}
-		if _, err := d.db.ExecContext(ctx, "ALTER TABLE "+quote(t.Name)+" ADD COLUMN "+quote(c.Name)+" "+sqlType(c.Type)); err != nil {
+		_, err := d.db.ExecContext(ctx, "ALTER TABLE "+quote(t.Name)+" ADD COLUMN "+quote(c.Name)+" "+sqlType(c.Type))
+		var me *mysql.MySQLError
+		if err != nil && !(errors.As(err, &me) && me.Number == errDupColumn) { // another process added it first
 			return err
 		}
 		cols[c.Name] = true
 	}
 	return nil
+}
+
+// MySQL error numbers.
+const (
+	errDupColumn = 1060 // ER_DUP_FIELDNAME
+	errDeadlock  = 1213 // ER_LOCK_DEADLOCK
+)
+
+// isDeadlock reports whether err is InnoDB's deadlock error.
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == errDeadlock
+}
+
+// lacks reports whether t has a column cols does not.
+func lacks(cols map[string]bool, t dest.Table) bool {
+	for _, c := range t.Columns {
+		if !cols[c.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// columns reads a table's columns; nil when the table does not exist.
+func (d *Destination) columns(ctx context.Context, table string) (map[string]bool, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, d.dbName, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols map[string]bool
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		if cols == nil {
+			cols = map[string]bool{}
+		}
+		cols[n] = true
+	}
+	return cols, rows.Err()
 }
 
 // Write upserts the batch's rows and saves its state in one transaction.
@@ -256,6 +303,12 @@ func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
 		// inserted an id, or the server adjusted a value): the batch was
 		// rolled back; upsert it row by row in SQL instead.
 		bulkFallbacks.Add(1)
+		err = d.write(ctx, b, false)
+	}
+	// Writers of one table in other processes (other pipelines) can
+	// deadlock with this one; InnoDB rolls the victim back whole, so the
+	// batch is simply done again.
+	for try := 0; try < 3 && isDeadlock(err); try++ {
 		err = d.write(ctx, b, false)
 	}
 	if err != nil {

@@ -56,15 +56,73 @@ func withDatabase(t testing.TB, base string) string {
 	return u.String()
 }
 
+// withReadOnlyUser makes a user who may only read the database of dbURL,
+// dropped after the test, and returns dbURL with that user.
+func withReadOnlyUser(t *testing.T, base, dbURL string) string {
+	t.Helper()
+	dsn, _, err := mysql.DSN(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	u, _ := url.Parse(dbURL)
+	db := strings.TrimPrefix(u.Path, "/")
+	b := make([]byte, 6)
+	rand.Read(b)
+	user, pw := "sl_ro_"+hex.EncodeToString(b), hex.EncodeToString(b)
+	for _, q := range []string{
+		"CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + pw + "'",
+		"GRANT SELECT ON `" + db + "`.* TO '" + user + "'@'%'",
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.Exec("DROP USER IF EXISTS '" + user + "'@'%'"); err != nil {
+			t.Errorf("drop user %s: %v", user, err)
+		}
+	})
+	u.User = url.UserPassword(user, pw)
+	return u.String()
+}
+
 func TestConformance(t *testing.T) {
 	base := serverURL(t)
 	before := mysql.BulkFallbacks()
-	desttest.Run(t, func(t *testing.T) dest.Destination {
-		d, err := dest.Open(context.Background(), withDatabase(t, base))
+	urls := map[dest.Destination]string{}
+	open := func(t *testing.T, u string) dest.Destination {
+		d, err := dest.Open(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
 		}
+		urls[d] = u
 		return d
+	}
+	desttest.RunWith(t, func(t *testing.T) dest.Destination {
+		return open(t, withDatabase(t, base))
+	}, desttest.Options{
+		Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, urls[d]) },
+		OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+			u := withReadOnlyUser(t, base, withDatabase(t, base))
+			return func(ctx context.Context) (dest.Destination, error) {
+				d, err := dest.Open(ctx, u)
+				if err != nil && !strings.Contains(err.Error(), "GRANT ALL ON") {
+					t.Errorf("error %q does not say the fix", err)
+				}
+				return d, err
+			}
+		},
 	})
 	// New rows, odd values included, went in through LOAD DATA as sent.
 	if n := mysql.BulkFallbacks() - before; n != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
@@ -63,10 +64,11 @@ func sqlType(t catalog.Type) string {
 // Destination is a replica in one PostgreSQL schema.
 type Destination struct {
 	schema string
-	pool   *pool
+	pool   *pgxpool.Pool
+	conn   *pgx.ConnConfig // for the run lock's own connection
 
-	ddl    sync.Mutex                 // serialises schema changes
-	tables map[string]map[string]bool // table → existing columns, under ddl
+	ddlMu  sync.Mutex                 // serialises this process's schema changes
+	tables map[string]map[string]bool // table → existing columns, under ddlMu
 
 	stageMu sync.Mutex
 	stages  map[*pgx.Conn]map[string]bool // staging tables each connection has
@@ -115,7 +117,8 @@ func (d *Destination) forget(c *pgx.Conn) {
 }
 
 // Open connects to the server, creates the schema (from the URL's schema
-// parameter, default "stripe") and the bookkeeping tables.
+// parameter, default "stripe") and the bookkeeping tables. Any failure
+// returns promptly with the connections closed.
 func Open(ctx context.Context, rawURL string) (*Destination, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -129,39 +132,143 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 	q.Del("schema")
 	u.RawQuery = q.Encode()
 	fail := func(what string, err error) error {
-		hint := "check that PostgreSQL is running there and the URL's user, password and database are right"
-		if what == "parse" {
-			hint = "use postgres://user:password@host:5432/db?sslmode=disable&schema=stripe"
-		}
-		return fmt.Errorf("%s postgres destination %s: %s (%s)", what, dest.Redact(rawURL), redactErr(err, u), hint)
+		return fmt.Errorf("%s postgres destination %s: %s (%s)", what, dest.Redact(rawURL), redactErr(err, u), hint(what, schema, err))
 	}
-	cfg, err := pgx.ParseConfig(u.String())
+	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, fail("parse", err)
 	}
-	d := &Destination{schema: schema, pool: newPool(cfg, poolSize), tables: map[string]map[string]bool{}}
-	c, err := d.pool.get(ctx)
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	cfg.MaxConns = poolSize
+	cfg.MinConns = 0
+	d := &Destination{schema: schema, conn: cfg.ConnConfig, tables: map[string]map[string]bool{}}
+	// A connection's staging tables go with it.
+	cfg.BeforeClose = d.forget
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fail("connect to", err)
 	}
-	defer d.pool.put(c)
-	setup := []string{
-		"CREATE SCHEMA IF NOT EXISTS " + d.ident(),
-		"CREATE TABLE IF NOT EXISTS " + d.ident(dest.StateTable) + ` (
-			"pipeline" text NOT NULL, "stream" text NOT NULL, "cursor" jsonb, "updated_at" timestamptz NOT NULL DEFAULT now(),
-			PRIMARY KEY ("pipeline", "stream"))`,
-		"CREATE TABLE IF NOT EXISTS " + d.ident(dest.RunsTable) + ` (
-			"id" text PRIMARY KEY, "pipeline" text NOT NULL, "started" timestamptz NOT NULL, "finished" timestamptz,
-			"status" text NOT NULL, "streams" jsonb, "error" text)`,
+	d.pool = pool
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fail("connect to", err)
 	}
-	for _, s := range setup {
-		if _, err := c.Exec(ctx, s); err != nil {
-			d.pool.put(c)
-			d.pool.close()
-			return nil, fail("set up", err)
-		}
+	err = d.setup(ctx, pc.Conn())
+	pc.Release()
+	if err != nil {
+		pool.Close()
+		return nil, fail("set up", err)
 	}
 	return d, nil
+}
+
+// connectTimeout bounds a connection attempt when the URL sets no
+// connect_timeout: an unreachable server is an error, not a hang.
+const connectTimeout = 15 * time.Second
+
+// errStandby and errReadOnly say why a server cannot hold a replica.
+var (
+	errStandby  = errors.New("the server is a read-only standby (in recovery)")
+	errReadOnly = errors.New("the session is read-only (default_transaction_read_only is on)")
+)
+
+// hint is the fix for a failure of Open.
+func hint(what, schema string, err error) string {
+	var pe *pgconn.PgError
+	switch {
+	case what == "parse":
+		return "use postgres://user:password@host:5432/db?sslmode=disable&schema=stripe"
+	case errors.Is(err, errStandby), errors.Is(err, errReadOnly), errors.As(err, &pe) && pe.Code == "25006":
+		return "point the URL at the primary server, or a user and database that can write"
+	case errors.As(err, &pe) && pe.Code == "42501":
+		return fmt.Sprintf("grant the user CREATE on the database, or create the schema %q for it and grant it USAGE and CREATE there", schema)
+	case what == "set up":
+		return "check that the user may create and write tables in the schema"
+	}
+	return "check that PostgreSQL is running there and the URL's user, password and database are right"
+}
+
+// setup checks the server can take writes and creates what is missing of
+// the schema and the bookkeeping tables. Creation is serialised with other
+// sessions (other processes too) by a transaction-level advisory lock, so
+// two first runs into one new schema do not collide on the catalog's
+// unique indexes; a replica that exists needs no CREATE privilege.
+func (d *Destination) setup(ctx context.Context, c *pgx.Conn) error {
+	var recovery bool
+	var readOnly string
+	if err := c.QueryRow(ctx, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").Scan(&recovery, &readOnly); err != nil {
+		return err
+	}
+	if recovery {
+		return errStandby
+	}
+	if readOnly == "on" {
+		return errReadOnly
+	}
+	tables := []string{dest.StateTable, dest.RunsTable, dest.LocksTable}
+	present := func(q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}) (bool, error) {
+		var n int
+		err := q.QueryRow(ctx, `SELECT (to_regnamespace($1) IS NOT NULL)::int + (to_regclass($2) IS NOT NULL)::int + (to_regclass($3) IS NOT NULL)::int + (to_regclass($4) IS NOT NULL)::int`,
+			quote(d.schema), d.ident(tables[0]), d.ident(tables[1]), d.ident(tables[2])).Scan(&n)
+		return n == 1+len(tables), err
+	}
+	if ok, err := present(c); err != nil || ok {
+		return err
+	}
+	return d.ddl(ctx, c, func(tx pgx.Tx) error {
+		for _, s := range []string{
+			"CREATE SCHEMA IF NOT EXISTS " + d.ident(),
+			"CREATE TABLE IF NOT EXISTS " + d.ident(dest.StateTable) + ` (
+			"pipeline" text NOT NULL, "stream" text NOT NULL, "cursor" jsonb, "updated_at" timestamptz NOT NULL DEFAULT now(),
+			PRIMARY KEY ("pipeline", "stream"))`,
+			"CREATE TABLE IF NOT EXISTS " + d.ident(dest.RunsTable) + ` (
+			"id" text PRIMARY KEY, "pipeline" text NOT NULL, "started" timestamptz NOT NULL, "finished" timestamptz,
+			"status" text NOT NULL, "streams" jsonb, "error" text)`,
+			"CREATE TABLE IF NOT EXISTS " + d.ident(dest.LocksTable) + ` (
+			"pipeline" text PRIMARY KEY, "host" text NOT NULL, "pid" bigint NOT NULL, "run_id" text NOT NULL,
+			"since" timestamptz NOT NULL, "backend_pid" integer NOT NULL)`,
+		} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ddl runs fn in a transaction holding the schema's DDL lock, a
+// transaction-level advisory lock every destination on the schema takes
+// before it creates or alters anything there.
+func (d *Destination) ddl(ctx context.Context, c *pgx.Conn, fn func(pgx.Tx) error) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("ddl", d.schema)); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// lockKey is the advisory lock key of parts (hashed: advisory locks are
+// per database, one bigint each).
+func lockKey(parts ...string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("stripeline"))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return int64(h.Sum64())
 }
 
 // redactErr renders err with the URL's password hidden, in case a driver
@@ -185,7 +292,7 @@ func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // Close closes the connections.
 func (d *Destination) Close() error {
-	d.pool.close()
+	d.pool.Close()
 	return nil
 }
 
@@ -198,73 +305,96 @@ func (d *Destination) Migrate(ctx context.Context, t dest.Table) error {
 }
 
 func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
-	d.ddl.Lock()
-	defer d.ddl.Unlock()
+	d.ddlMu.Lock()
+	defer d.ddlMu.Unlock()
 	cols := d.tables[t.Name]
-	if cols != nil {
-		missing := false
-		for _, c := range t.Columns {
-			if !cols[c.Name] {
-				missing = true
-			}
-		}
-		if !missing {
-			return nil
-		}
+	if cols != nil && !lacks(cols, t) {
+		return nil
 	}
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	if cols == nil {
-		rows, err := c.Query(ctx, `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, d.schema, t.Name)
-		if err != nil {
+		if cols, err = d.columns(ctx, c, t.Name); err != nil {
 			return err
 		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		if len(names) > 0 {
-			cols = map[string]bool{}
-			for _, n := range names {
-				cols[n] = true
-			}
+		if cols != nil && !lacks(cols, t) {
+			d.tables[t.Name] = cols
+			return nil
 		}
 	}
-	if cols == nil {
-		var b strings.Builder
-		b.WriteString("CREATE TABLE IF NOT EXISTS " + d.ident(t.Name) + ` ("id" text PRIMARY KEY`)
-		cols = map[string]bool{"id": true}
+	// Another process may be changing the same table: look again under
+	// the schema's DDL lock, then create or alter.
+	err = d.ddl(ctx, c, func(tx pgx.Tx) error {
+		if cols, err = d.columns(ctx, tx, t.Name); err != nil {
+			return err
+		}
+		if cols == nil {
+			var b strings.Builder
+			b.WriteString("CREATE TABLE IF NOT EXISTS " + d.ident(t.Name) + ` ("id" text PRIMARY KEY`)
+			cols = map[string]bool{"id": true}
+			for _, col := range t.Columns {
+				if cols[col.Name] {
+					continue
+				}
+				cols[col.Name] = true
+				b.WriteString(", " + quote(col.Name) + " " + sqlType(col.Type))
+			}
+			b.WriteString(", " + quote(dest.ColDeleted) + " boolean NOT NULL DEFAULT false")
+			b.WriteString(", " + quote(dest.ColSyncedAt) + " bigint")
+			b.WriteString(", " + quote(dest.ColAccount) + " text NOT NULL DEFAULT '')")
+			if _, err := tx.Exec(ctx, b.String()); err != nil {
+				return err
+			}
+			cols[dest.ColDeleted], cols[dest.ColSyncedAt], cols[dest.ColAccount] = true, true, true
+			return nil
+		}
 		for _, col := range t.Columns {
 			if cols[col.Name] {
 				continue
 			}
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+d.ident(t.Name)+" ADD COLUMN IF NOT EXISTS "+quote(col.Name)+" "+sqlType(col.Type)); err != nil {
+				return err
+			}
 			cols[col.Name] = true
-			b.WriteString(", " + quote(col.Name) + " " + sqlType(col.Type))
 		}
-		b.WriteString(", " + quote(dest.ColDeleted) + " boolean NOT NULL DEFAULT false")
-		b.WriteString(", " + quote(dest.ColSyncedAt) + " bigint")
-		b.WriteString(", " + quote(dest.ColAccount) + " text NOT NULL DEFAULT '')")
-		if _, err := c.Exec(ctx, b.String()); err != nil {
-			return err
-		}
-		cols[dest.ColDeleted], cols[dest.ColSyncedAt], cols[dest.ColAccount] = true, true, true
-		d.tables[t.Name] = cols
 		return nil
+	})
+	if err != nil {
+		return err
 	}
 	d.tables[t.Name] = cols
-	for _, col := range t.Columns {
-		if cols[col.Name] {
-			continue
-		}
-		if _, err := c.Exec(ctx, "ALTER TABLE "+d.ident(t.Name)+" ADD COLUMN IF NOT EXISTS "+quote(col.Name)+" "+sqlType(col.Type)); err != nil {
-			return err
-		}
-		cols[col.Name] = true
-	}
 	return nil
+}
+
+// lacks reports whether t has a column cols does not.
+func lacks(cols map[string]bool, t dest.Table) bool {
+	for _, c := range t.Columns {
+		if !cols[c.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// columns reads a table's columns; nil when the table does not exist.
+func (d *Destination) columns(ctx context.Context, q querier, table string) (map[string]bool, error) {
+	rows, err := q.Query(ctx, `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, d.schema, table)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	cols := make(map[string]bool, len(names))
+	for _, n := range names {
+		cols[n] = true
+	}
+	return cols, nil
 }
 
 // Write upserts the batch's rows and saves its state in one transaction.
@@ -301,11 +431,12 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, direct bool) err
 	if b.SyncedAt.IsZero() {
 		synced = time.Now().Unix()
 	}
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	tx, err := c.Begin(ctx)
 	if err != nil {
 		return err
@@ -459,11 +590,12 @@ func (d *Destination) splitNew(ctx context.Context, tx pgx.Tx, tn string, cols [
 
 // LoadState returns the saved cursors of a pipeline by stream.
 func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error) {
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	rows, err := c.Query(ctx, `SELECT "stream", "cursor"::text FROM `+d.ident(dest.StateTable)+` WHERE "pipeline" = $1`, pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
@@ -490,11 +622,12 @@ func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[strin
 
 // SaveRun inserts or updates a run record by id.
 func (d *Destination) SaveRun(ctx context.Context, r dest.Run) error {
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", r.ID, err)
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	var finished *time.Time
 	if !r.Finished.IsZero() {
 		finished = &r.Finished
@@ -517,11 +650,12 @@ func (d *Destination) SaveRun(ctx context.Context, r dest.Run) error {
 
 // Runs lists the most recent runs, newest first.
 func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]dest.Run, error) {
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	q := `SELECT "id", "pipeline", "started", "finished", "status", "streams"::text, "error" FROM ` + d.ident(dest.RunsTable) +
 		` WHERE $1 = '' OR "pipeline" = $1 ORDER BY "started" DESC, "id" DESC`
 	args := []any{pipeline}
@@ -564,11 +698,12 @@ func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]d
 // inside a read-only transaction. JSON comes back as json.RawMessage text,
 // integers as int64, times as RFC 3339 strings.
 func (d *Destination) Query(ctx context.Context, sql string) ([]string, [][]any, error) {
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	tx, err := c.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, nil, err
@@ -582,11 +717,12 @@ func (d *Destination) Query(ctx context.Context, sql string) ([]string, [][]any,
 
 // ReadRows reads a whole table back, values normalised.
 func (d *Destination) ReadRows(ctx context.Context, table string) ([]map[string]any, error) {
-	c, err := d.pool.get(ctx)
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
-	defer d.pool.put(c)
+	defer pc.Release()
+	c := pc.Conn()
 	cols, rows, err := collect(ctx, c, "SELECT * FROM "+d.ident(table), true)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)

@@ -69,14 +69,68 @@ func withSchema(t testing.TB, base string) (string, string) {
 
 func TestConformance(t *testing.T) {
 	base := serverURL(t)
-	desttest.Run(t, func(t *testing.T) dest.Destination {
-		dsn, _ := withSchema(t, base)
+	dsns := map[dest.Destination]string{}
+	open := func(t *testing.T, dsn string) dest.Destination {
 		d, err := dest.Open(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
+		dsns[d] = dsn
 		return d
+	}
+	desttest.RunWith(t, func(t *testing.T) dest.Destination {
+		dsn, _ := withSchema(t, base)
+		return open(t, dsn)
+	}, desttest.Options{
+		Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, dsns[d]) },
+		OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+			dsn, _ := withSchema(t, withRole(t, base))
+			return func(ctx context.Context) (dest.Destination, error) {
+				d, err := dest.Open(ctx, dsn)
+				if err != nil && !strings.Contains(err.Error(), "grant the user CREATE") {
+					t.Errorf("error %q does not say the fix", err)
+				}
+				return d, err
+			}
+		},
 	})
+}
+
+// withRole makes a login role without any privilege (in particular no
+// CREATE on the database), dropped after the test, and returns base with
+// that role as the user.
+func withRole(t *testing.T, base string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	role, pw := "stripeline_norights_"+hex.EncodeToString(b), hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD '"+pw+"'"); err != nil {
+		t.Fatalf("create role: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize()); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	var can bool
+	if err := admin.QueryRow(ctx, "SELECT has_database_privilege($1, current_database(), 'CREATE')", role).Scan(&can); err != nil || can {
+		t.Skipf("a new role may create schemas in this database (%v); cannot test a role without CREATE", err)
+	}
+	u, _ := url.Parse(base)
+	u.User = url.UserPassword(role, pw)
+	return u.String()
 }
 
 func TestUnreachableServer(t *testing.T) {

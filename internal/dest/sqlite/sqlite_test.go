@@ -18,12 +18,35 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	desttest.Run(t, func(t *testing.T) dest.Destination {
-		d, err := dest.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "replica.db"))
+	paths := map[dest.Destination]string{}
+	open := func(t *testing.T, path string) dest.Destination {
+		d, err := dest.Open(context.Background(), "sqlite://"+path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		paths[d] = path
 		return d
+	}
+	desttest.RunWith(t, func(t *testing.T) dest.Destination {
+		return open(t, filepath.Join(t.TempDir(), "replica.db"))
+	}, desttest.Options{
+		Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, paths[d]) },
+		// A file that is not a database: set-up fails, and the file is
+		// left as it was.
+		OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+			path := filepath.Join(t.TempDir(), "notes.db")
+			junk := []byte(strings.Repeat("these are not the rows you are looking for\n", 200))
+			if err := os.WriteFile(path, junk, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return func(ctx context.Context) (dest.Destination, error) {
+				d, err := dest.Open(ctx, "sqlite://"+path)
+				if got, rerr := os.ReadFile(path); rerr != nil || string(got) != string(junk) {
+					t.Errorf("Open changed the file it could not use (read: %v)", rerr)
+				}
+				return d, err
+			}
+		},
 	})
 }
 
