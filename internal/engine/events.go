@@ -78,13 +78,28 @@ func (r *runner) headCursor(ctx context.Context) (*eventsCursor, error) {
 		return nil, fmt.Errorf("read the events cursor: %w", err)
 	}
 	cur := &eventsCursor{}
-	for _, e := range page.Data {
-		c := gjson.GetBytes(e, "created").Int()
-		if cur.Created == 0 {
-			cur.Created = c
+	for {
+		all := true
+		for _, e := range page.Data {
+			c := gjson.GetBytes(e, "created").Int()
+			if cur.Created == 0 {
+				cur.Created = c
+			}
+			if c == cur.Created {
+				cur.Seen = append(cur.Seen, gjson.GetBytes(e, "id").Str)
+			} else {
+				all = false
+			}
 		}
-		if c == cur.Created {
-			cur.Seen = append(cur.Seen, gjson.GetBytes(e, "id").Str)
+		// A page all of one second may not hold that second's every
+		// event: the rest would be applied again after the backfill.
+		if !all || !page.HasMore || len(page.Data) == 0 {
+			break
+		}
+		sec := strconv.FormatInt(cur.Created, 10)
+		q := url.Values{"limit": {"100"}, "created": {sec}, "starting_after": {cur.Seen[len(cur.Seen)-1]}}
+		if page, err = r.list(ctx, sweepName, modeEvents, "/v1/events", q); err != nil {
+			return nil, fmt.Errorf("read the events cursor: %w", err)
 		}
 	}
 	if cur.Created == 0 {
