@@ -121,10 +121,6 @@ func TestFullCatalogCostFollowsTheData(t *testing.T) {
 	t.Logf("full %d requests (%v); idle %d; after %d changes %d (%v)", total(full), requests(full), base, 2*k, total(inc), requests(inc))
 }
 
-func clocks(t *testing.T, f *fixture) int {
-	t.Helper()
-	return len(f.emu.Objects("", "test_helpers_test_clocks"))
-}
 
 // The periodic reconciliation re-reads every per-parent child list in
 // full, through one listing of the parent, and says so.
