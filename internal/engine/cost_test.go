@@ -121,7 +121,6 @@ func TestFullCatalogCostFollowsTheData(t *testing.T) {
 	t.Logf("full %d requests (%v); idle %d; after %d changes %d (%v)", total(full), requests(full), base, 2*k, total(inc), requests(inc))
 }
 
-
 // The periodic reconciliation re-reads every per-parent child list in
 // full, through one listing of the parent, and says so.
 func TestReconciliationRereadsChildren(t *testing.T) {
