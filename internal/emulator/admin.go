@@ -5,11 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"golang.org/x/time/rate"
 )
-
-func newLimiter(rps float64) *rate.Limiter { return rate.NewLimiter(rate.Limit(rps), burst(rps)) }
 
 // serveAdmin answers /_emulator/: mutate, advance, stats, faults, objects,
 // counts, children (objects per parent of a child stream). No key, no rate
@@ -97,7 +93,7 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.faultMu.Lock()
-		lat, rps, erps, fr, dr := e.latency, 0.0, e.endpointRPS, e.failRate, e.dropRate
+		lat, rps, erps, fr, dr := e.delay, 0.0, e.endpointRPS, e.failRate, e.dropRate
 		if e.global != nil {
 			rps = float64(e.global.Limit())
 		}

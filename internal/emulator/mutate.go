@@ -11,13 +11,6 @@ import (
 	"github.com/stripeline/stripeline/internal/catalog"
 )
 
-// idemEntry is the first response to an idempotency key.
-type idemEntry struct {
-	fingerprint string
-	status      int
-	body        []byte
-}
-
 func sortRecords(s []*record) {
 	sort.Slice(s, func(i, j int) bool { return s[i].before(s[j]) })
 }
@@ -71,14 +64,6 @@ func (e *Emulator) addEvent(a *account, typ string, created int64, obj, prev []b
 	a.events.byID[id] = r
 	a.events.recs = append(a.events.recs, r)
 	return r
-}
-
-// accounts0 is the main account, or nil while it is being generated.
-func (e *Emulator) accounts0() *account {
-	if len(e.accounts) == 0 {
-		return nil
-	}
-	return e.accounts[0]
 }
 
 // emit records an event at the current time (callers hold e.mu).
@@ -518,6 +503,12 @@ func jsonEqual(a, b any) bool {
 	return bytes.Equal(x, y)
 }
 
+// stripeMessage is an error whose text is Stripe's own message, sent to
+// the client as it is (capitalised, as Stripe writes it).
+type stripeMessage string
+
+func (m stripeMessage) Error() string { return string(m) }
+
 // coerce turns a form value into the JSON type of the object's property.
 func (e *Emulator) coerce(ps *catalog.Schema, v any, old any) (any, error) {
 	s := e.sp.resolve(ps)
@@ -530,86 +521,95 @@ func (e *Emulator) coerce(ps *catalog.Schema, v any, old any) (any, error) {
 			}
 		}
 	}
-	str, isStr := v.(string)
 	if s == nil {
 		return v, nil
 	}
-	if isStr && str == "" && (ps.Nullable || s.Nullable) {
-		return nil, nil
+	if str, isStr := v.(string); isStr {
+		if str == "" && (ps.Nullable || s.Nullable) {
+			return nil, nil
+		}
+		return coerceString(s.Type, str)
 	}
-	switch s.Type {
-	case "integer":
-		if isStr {
-			n, err := strconv.ParseInt(str, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("Invalid integer: %s", str)
-			}
-			return n, nil
-		}
-	case "number":
-		if isStr {
-			f, err := strconv.ParseFloat(str, 64)
-			if err != nil {
-				return nil, fmt.Errorf("Invalid decimal: %s", str)
-			}
-			return f, nil
-		}
-	case "boolean":
-		if isStr {
-			switch str {
-			case "true":
-				return true, nil
-			case "false":
-				return false, nil
-			}
-			return nil, fmt.Errorf("Invalid boolean: %s", str)
-		}
-	case "object":
-		if mv, ok := v.(map[string]any); ok {
-			om, _ := old.(map[string]any)
-			out := map[string]any{}
-			for k, x := range om {
-				out[k] = x
-			}
-			for k, x := range mv {
-				var sub *catalog.Schema
-				if s.Properties != nil {
-					sub = s.Properties[k]
-				}
-				c, err := e.coerce(sub, x, out[k])
-				if err != nil {
-					return nil, err
-				}
-				out[k] = c
-			}
-			return out, nil
-		}
-	case "array":
-		if mv, ok := v.(map[string]any); ok {
-			keys := make([]string, 0, len(mv))
-			for k := range mv {
-				keys = append(keys, k)
-			}
-			sort.Slice(keys, func(i, j int) bool {
-				a, _ := strconv.Atoi(keys[i])
-				b, _ := strconv.Atoi(keys[j])
-				return a < b
-			})
-			out := []any{}
-			for _, k := range keys {
-				c, err := e.coerce(s.Items, mv[k], nil)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, c)
-			}
-			return out, nil
-		}
-		if l, ok := v.([]any); ok {
-			return l, nil
-		}
+	switch mv, isMap := v.(map[string]any); {
+	case isMap && s.Type == "object":
+		return e.coerceObject(s, mv, old)
+	case isMap && s.Type == "array":
+		return e.coerceArray(s, mv)
 	}
 	return v, nil
+}
+
+// coerceString parses a form string as an integer, number or boolean
+// property; strings of other types stay strings.
+func coerceString(typ, str string) (any, error) {
+	switch typ {
+	case "integer":
+		n, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			return nil, stripeMessage("Invalid integer: " + str)
+		}
+		return n, nil
+	case "number":
+		f, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return nil, stripeMessage("Invalid decimal: " + str)
+		}
+		return f, nil
+	case "boolean":
+		switch str {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, stripeMessage("Invalid boolean: " + str)
+	}
+	return str, nil
+}
+
+// coerceObject merges a bracketed object parameter into the old value,
+// coercing each key by the object's schema.
+func (e *Emulator) coerceObject(s *catalog.Schema, mv map[string]any, old any) (any, error) {
+	om, _ := old.(map[string]any)
+	out := map[string]any{}
+	for k, x := range om {
+		out[k] = x
+	}
+	for k, x := range mv {
+		var sub *catalog.Schema
+		if s.Properties != nil {
+			sub = s.Properties[k]
+		}
+		c, err := e.coerce(sub, x, out[k])
+		if err != nil {
+			return nil, err
+		}
+		out[k] = c
+	}
+	return out, nil
+}
+
+// coerceArray turns an indexed parameter (items[0], items[1], …) into the
+// array of its items in index order.
+func (e *Emulator) coerceArray(s *catalog.Schema, mv map[string]any) (any, error) {
+	keys := make([]string, 0, len(mv))
+	for k := range mv {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, _ := strconv.Atoi(keys[i])
+		b, _ := strconv.Atoi(keys[j])
+		return a < b
+	})
+	out := []any{}
+	for _, k := range keys {
+		c, err := e.coerce(s.Items, mv[k], nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // deleteRecord deletes (or cancels, or detaches) an object and emits the
