@@ -28,7 +28,7 @@ import (
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/engine"
-	"github.com/stripeline/stripeline/internal/enginetest"
+	"github.com/stripeline/stripeline/internal/replicacheck"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -578,7 +578,7 @@ func check(ctx context.Context, up upstream, dst dest.Destination, streams []str
 	if !ok {
 		return fmt.Errorf("destination cannot be queried; the replica was not checked")
 	}
-	if err := enginetest.Compare(ctx, q, up, "", compared(streams)); err != nil {
+	if err := replicacheck.Compare(ctx, q, up, "", compared(streams)); err != nil {
 		return fmt.Errorf("%w: %w", ErrIncorrect, err)
 	}
 	return nil

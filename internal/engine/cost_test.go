@@ -121,20 +121,14 @@ func TestFullCatalogCostFollowsTheData(t *testing.T) {
 	t.Logf("full %d requests (%v); idle %d; after %d changes %d (%v)", total(full), requests(full), base, 2*k, total(inc), requests(inc))
 }
 
-func clocks(t *testing.T, f *fixture) int {
-	t.Helper()
-	return len(f.emu.Objects("", "test_helpers_test_clocks"))
-}
-
 // The periodic reconciliation re-reads every per-parent child list in
 // full, through one listing of the parent, and says so.
 func TestReconciliationRereadsChildren(t *testing.T) {
 	f := newFixture(t, emulator.Config{Seed: 12, Objects: 1500, ConnectedAccounts: -1})
 	streams := []string{"setup_intents", "setup_intents_attempts", "customers", "customers_payment_methods", "customers_active_entitlements"}
 	f.sync(t, engine.Options{Streams: streams})
-	now := time.Now()
-	later := func() time.Time { return now.Add(8 * 24 * time.Hour) }
-	res := f.sync(t, engine.Options{Streams: streams, Now: later})
+	later := laterClock{8 * 24 * time.Hour}
+	res := f.sync(t, engine.Options{Streams: streams, Clock: later})
 	for _, s := range []string{"setup_intents_attempts", "customers_payment_methods", "customers_active_entitlements"} {
 		sr := streamResult(res, s)
 		if sr.Mode != "reconciliation" || sr.Requests["reconciliation"] == 0 {
@@ -146,11 +140,11 @@ func TestReconciliationRereadsChildren(t *testing.T) {
 	}
 	enginetest.AssertReplicaEqualsAccount(t, f.dst.(dest.Querier), f.emu, "", []string{"setup_intents", "setup_intents_attempts", "customers"})
 	// Within the week, no reconciliation.
-	res = f.sync(t, engine.Options{Streams: streams, Now: later})
+	res = f.sync(t, engine.Options{Streams: streams, Clock: later})
 	if r := requests(res); r["reconciliation"] > 0 {
 		t.Errorf("reconciled again within the week: %v", r)
 	}
-	res = f.sync(t, engine.Options{Streams: streams, Now: later, ReconcileEvery: -1})
+	res = f.sync(t, engine.Options{Streams: streams, Clock: later, ReconcileEvery: -1})
 	if r := requests(res); r["reconciliation"] > 0 {
 		t.Errorf("reconciled with ReconcileEvery < 0: %v", r)
 	}
@@ -295,4 +289,12 @@ func (p *sliceWatch) sawPartial(stream string) bool {
 		}
 	}
 	return false
+}
+
+// laterClock is the wall clock moved ahead.
+type laterClock struct{ ahead time.Duration }
+
+func (c laterClock) Now() time.Time { return time.Now().Add(c.ahead) }
+func (c laterClock) NewTicker(d time.Duration) engine.Ticker {
+	return engine.WallClock.NewTicker(d)
 }

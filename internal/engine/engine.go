@@ -73,7 +73,8 @@ type Options struct {
 	// Progress receives counts as they change; may be nil.
 	Progress Progress
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Clock is the run's time source (default WallClock).
+	Clock Clock
 }
 
 // Progress is told about a run as it goes. Calls come from several goroutines.
@@ -176,8 +177,8 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = WallClock
 	}
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
@@ -276,7 +277,7 @@ func (r *runner) note(format string, args ...any) {
 }
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
-	started := r.opts.Now()
+	started := r.now()
 	r.res = &Result{RunID: newRunID(started), Pipeline: r.opts.Pipeline, Status: "running", Started: started}
 	r.results = map[string]*StreamResult{}
 	ctx, unlock, err := r.lock(ctx)
@@ -289,7 +290,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
 	err = lockLost(ctx, r.sync(ctx))
-	r.res.Finished = r.opts.Now()
+	r.res.Finished = r.now()
 	r.res.Streams = r.sortedResults()
 	r.res.Status = "succeeded"
 	var failed []string

@@ -104,7 +104,7 @@ func (r *runner) headCursor(ctx context.Context) (*eventsCursor, error) {
 	}
 	if cur.Created == 0 {
 		// No events yet: anything from now on counts.
-		cur.Created = r.opts.Now().Add(-time.Minute).Unix()
+		cur.Created = r.now().Add(-time.Minute).Unix()
 	}
 	return cur, nil
 }
@@ -112,7 +112,7 @@ func (r *runner) headCursor(ctx context.Context) (*eventsCursor, error) {
 // serverNow estimates Stripe's clock: the newest event or ours, whichever
 // is later (an emulator's clock may run ahead).
 func (r *runner) serverNow(ctx context.Context) time.Time {
-	now := r.opts.Now()
+	now := r.now()
 	page, err := r.list(ctx, sweepName, modeEvents, "/v1/events", url.Values{"limit": {"1"}})
 	if err == nil && len(page.Data) > 0 {
 		if t := time.Unix(gjson.GetBytes(page.Data[0], "created").Int(), 0); t.After(now) {
@@ -151,7 +151,7 @@ type eventTarget struct {
 // of events, not the length of the gap. Each range's rows are written
 // before the cursor that covers them.
 func (r *runner) sweep(ctx context.Context, cur *eventsCursor) error {
-	started := time.Now()
+	started := r.now()
 	targets := r.eventTargets()
 	if len(targets) == 0 {
 		return nil
@@ -193,7 +193,7 @@ func (r *runner) sweep(ctx context.Context, cur *eventsCursor) error {
 	r.update(sweepName, func(ev *StreamResult) {
 		ev.Mode = modeEvents
 		ev.Rows = int64(applied)
-		ev.elapsed = time.Since(started)
+		ev.elapsed = r.since(started)
 	})
 	r.resMu.Lock()
 	r.res.Events = applied
@@ -321,50 +321,64 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 				add(tgt.table, row)
 			}
 		}
+		var err error
 		if deleted {
-			r.dropPending(tgt.stream.Name, objRes.Get("id").Str)
-			// A deleted parent takes its children with it: those in the
-			// event's snapshot and those the replica holds under it.
-			for _, em := range tgt.embeds {
-				for _, c := range objRes.Get(em.field + ".data").Array() {
-					if id := c.Get("id").Str; id != "" {
-						add(em.table, dest.Row{ID: id, Deleted: true})
-					}
-				}
+			err = r.deletedParent(ctx, tgt, objRes, add)
+		} else {
+			err = r.eventEmbeds(ctx, tgt, typ, objRes, add)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deletedParent flags a deleted parent's children: those in the event's
+// snapshot and those the replica holds under it.
+func (r *runner) deletedParent(ctx context.Context, tgt eventTarget, obj gjson.Result, add func(*table, dest.Row)) error {
+	r.dropPending(tgt.stream.Name, obj.Get("id").Str)
+	for _, em := range tgt.embeds {
+		for _, c := range obj.Get(em.field + ".data").Array() {
+			if id := c.Get("id").Str; id != "" {
+				add(em.table, dest.Row{ID: id, Deleted: true})
 			}
-			for _, ct := range r.childTables(tgt.stream.Name) {
-				ids, err := r.replicaChildren(ctx, ct, objRes.Get("id").Str)
-				if err != nil {
-					return err
-				}
-				for _, id := range ids {
-					add(ct, dest.Row{ID: id, Deleted: true})
-				}
+		}
+	}
+	for _, ct := range r.childTables(tgt.stream.Name) {
+		ids, err := r.replicaChildren(ctx, ct, obj.Get("id").Str)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			add(ct, dest.Row{ID: id, Deleted: true})
+		}
+	}
+	return nil
+}
+
+// eventEmbeds takes a changed parent's embedded lists from the event's
+// copy of it. A copy cut short or absent sends the parent's list to the
+// refresh after the sweep, unless the list comes only expanded (events
+// never carry it) and its objects have events of their own, which name the
+// parent when the list changes. A new parent is read anyway: it can be
+// created with children (a customer's tax_id_data).
+func (r *runner) eventEmbeds(ctx context.Context, tgt eventTarget, typ string, obj gjson.Result, add func(*table, dest.Row)) error {
+	raw := json.RawMessage(obj.Raw)
+	for _, em := range tgt.embeds {
+		if needsFetch(em, raw) {
+			if !em.includable || !hasEvents(em.child) || strings.HasSuffix(typ, ".created") {
+				r.addPending(em.child.Name, obj.Get("id").Str)
 			}
 			continue
 		}
-		for _, em := range tgt.embeds {
-			if needsFetch(em, obj) {
-				// The event's copy of the list is cut short or absent:
-				// the parent's list is re-read after the sweep, unless
-				// the list comes only expanded (events never carry it)
-				// and its objects have events of their own, which name
-				// the parent when the list changes. A new parent is read
-				// anyway: it can be created with children (a customer's
-				// tax_id_data).
-				if !em.includable || !hasEvents(em.child) || strings.HasSuffix(typ, ".created") {
-					r.addPending(em.child.Name, objRes.Get("id").Str)
-				}
-				continue
-			}
-			u := &unit{rows: map[*table][]dest.Row{}}
-			if err := r.embedded(ctx, em, whyRefresh, obj, u); err != nil {
-				return err
-			}
-			for t, rs := range u.rows {
-				for _, row := range rs {
-					add(t, row)
-				}
+		u := &unit{rows: map[*table][]dest.Row{}}
+		if err := r.embedded(ctx, em, whyRefresh, raw, u); err != nil {
+			return err
+		}
+		for t, rs := range u.rows {
+			for _, row := range rs {
+				add(t, row)
 			}
 		}
 	}

@@ -49,7 +49,7 @@ func (r *runner) lock(ctx context.Context) (context.Context, func(), error) {
 		return nil, nil, err
 	}
 	if waited {
-		r.res.Started = r.opts.Now()
+		r.res.Started = r.now()
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})

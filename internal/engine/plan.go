@@ -67,9 +67,6 @@ type job struct {
 	// fresh is set when this run rewrites the job's tables from scratch (no
 	// saved state, or a full re-read starting now), not when it resumes.
 	fresh bool
-
-	mu        sync.Mutex
-	committed streamState
 }
 
 type embed struct {
@@ -88,12 +85,6 @@ type embed struct {
 type perParent struct {
 	stream catalog.Stream
 	table  *table
-}
-
-func (j *job) setCommitted(s streamState) {
-	j.mu.Lock()
-	j.committed = s
-	j.mu.Unlock()
 }
 
 // childWhy is the reason the job's per-parent requests are counted under.
@@ -198,7 +189,7 @@ func (r *runner) plan(ctx context.Context, selected []catalog.Stream, saved map[
 }
 
 // merge merges the jobs that page the same list (see mergeJobs) and sets
-// each job's expansions and committed state.
+// each job's expansions.
 func (r *runner) merge() {
 	r.jobs = mergeJobs(r.jobs)
 	for _, j := range r.jobs {
@@ -208,7 +199,6 @@ func (r *runner) merge() {
 				j.params.Add("expand[]", "data."+e.field)
 			}
 		}
-		j.committed = j.state
 	}
 }
 
@@ -304,19 +294,7 @@ func (r *runner) schedule(j *job) {
 	if !r.opts.StartDate.IsZero() {
 		lo = r.opts.StartDate.Unix()
 	}
-	incremental := s.Incremental
-	if len(j.children) > 0 || (!j.write && len(j.embeds) > 0) {
-		// Embedded children follow their parent's events. A per-parent child
-		// list is re-read for the parents that events name (refresh), and in
-		// full now and then (reconciliation); without events on either side
-		// it is re-read in full every run.
-		incremental = catalog.IncrementalEvents
-		for _, c := range j.children {
-			if !refreshable(c.stream) {
-				incremental = catalog.IncrementalFull
-			}
-		}
-	}
+	incremental := jobIncremental(j)
 	st := j.state
 	j.fresh = false
 	if st.Phase == phaseDone && incremental == catalog.IncrementalEvents && len(j.children) > 0 && r.reconcileDue(st) {
@@ -346,34 +324,20 @@ func (r *runner) schedule(j *job) {
 	case st.Phase == phaseDone:
 		j.mode = modeFull
 		j.fresh = true
-		st = streamState{Phase: phaseBackfill, Reason: modeFull, Since: r.since()}
+		st = streamState{Phase: phaseBackfill, Reason: modeFull, Since: r.rereadSince()}
 		if j.sliced {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
 		}
 	default:
 		j.mode = modeBackfill
 		j.fresh = true
-		st = streamState{Phase: phaseBackfill, Since: r.since()}
+		st = streamState{Phase: phaseBackfill, Since: r.rereadSince()}
 		if j.sliced {
 			st.Slices = []span{{Lo: lo, Hi: openEnded}}
 		}
 	}
 	if j.sliced && r.opts.WindowDays > 0 && len(st.Slices) == 1 && st.Slices[0].Hi == openEnded && st.Reason != modeIncremental {
-		// Cut [lo, now) into windows up front; the open-ended head stays.
-		// Without a start date the windows begin at stripeEpoch: no Stripe
-		// object is older.
-		w := int64(r.opts.WindowDays) * 86400
-		now := r.opts.Now().Unix()
-		orig := st.Slices[0].Lo
-		from := max(orig, stripeEpoch)
-		slices := []span{{ID: 0, Lo: max(now, orig), Hi: openEnded}}
-		if orig < from {
-			slices = append(slices, span{ID: 1, Lo: orig, Hi: from})
-		}
-		for a := from; a < now; a += w {
-			slices = append(slices, span{ID: len(slices), Lo: a, Hi: min(a+w, now)})
-		}
-		st.Slices = slices
+		st.Slices = r.windows(st.Slices[0].Lo)
 	}
 	if j.why == whyReconcile {
 		st.Reason = whyReconcile
@@ -390,6 +354,40 @@ func (r *runner) schedule(j *job) {
 	})
 }
 
+// jobIncremental is how a job follows changes once read. Embedded
+// children follow their parent's events. A per-parent child list is re-read
+// for the parents that events name (refresh), and in full now and then
+// (reconciliation); without events on either side it is re-read in full
+// every run.
+func jobIncremental(j *job) string {
+	if len(j.children) == 0 && (j.write || len(j.embeds) == 0) {
+		return j.source.Incremental
+	}
+	for _, c := range j.children {
+		if !refreshable(c.stream) {
+			return catalog.IncrementalFull
+		}
+	}
+	return catalog.IncrementalEvents
+}
+
+// windows cuts [lo, now) into --window-days slices up front; the
+// open-ended head stays. Without a start date the windows begin at
+// stripeEpoch: no Stripe object is older.
+func (r *runner) windows(lo int64) []span {
+	w := int64(r.opts.WindowDays) * 86400
+	now := r.now().Unix()
+	from := max(lo, stripeEpoch)
+	slices := []span{{ID: 0, Lo: max(now, lo), Hi: openEnded}}
+	if lo < from {
+		slices = append(slices, span{ID: 1, Lo: lo, Hi: from})
+	}
+	for a := from; a < now; a += w {
+		slices = append(slices, span{ID: len(slices), Lo: a, Hi: min(a+w, now)})
+	}
+	return slices
+}
+
 // refreshable reports whether a per-parent child list can follow events:
 // the parent's events or the child's own name the parents to re-read.
 func refreshable(child catalog.Stream) bool {
@@ -403,7 +401,7 @@ func (r *runner) reconcileDue(st streamState) bool {
 	if r.opts.ReconcileEvery < 0 {
 		return false
 	}
-	return r.opts.Now().Sub(time.Unix(st.Reconciled, 0)) >= r.opts.ReconcileEvery
+	return r.now().Sub(time.Unix(st.Reconciled, 0)) >= r.opts.ReconcileEvery
 }
 
 func hasEvents(s catalog.Stream) bool {
@@ -440,9 +438,9 @@ func (r *runner) testClocks(ctx context.Context) ([]string, error) {
 	}
 }
 
-// since is the Since of a complete re-read starting now, or 0 when the
+// rereadSince is the Since of a complete re-read starting now, or 0 when the
 // read is not complete (a --start-date leaves older objects unread).
-func (r *runner) since() int64 {
+func (r *runner) rereadSince() int64 {
 	if !r.opts.StartDate.IsZero() {
 		return 0
 	}
@@ -454,7 +452,7 @@ func (r *runner) since() int64 {
 // whole-second stamps the rows a run writes are newer than all rows written
 // before it, even by a run in the same second; re-read sweeps rely on it.
 func (r *runner) writeTime() time.Time {
-	now := r.opts.Now()
+	now := r.now()
 	if floor := time.Unix(r.floor, 0); now.Before(floor) {
 		return floor
 	}

@@ -15,7 +15,6 @@ type unit struct {
 	job    *job
 	rows   map[*table][]dest.Row
 	delta  func(*streamState)
-	ack    chan error // when non-nil, the writer flushes the job and answers
 	nrows  int
 	pages  int
 	finish bool // the job read its last page: flush now
@@ -47,14 +46,15 @@ type writer struct {
 	bufs      map[*job]*jobBuffer
 	buffered  int // rows held in all buffers
 	onWrite   func(j *job, table string, rows int)
-	now       func() time.Time
+	now       func() time.Time // the stamp of rows written now
+	clock     Clock
 }
 
-func newWriter(dst dest.Destination, pipeline, account string, batchRows int, now func() time.Time, onWrite func(j *job, table string, rows int)) *writer {
+func newWriter(dst dest.Destination, pipeline, account string, batchRows int, clock Clock, now func() time.Time, onWrite func(j *job, table string, rows int)) *writer {
 	return &writer{
 		dst: dst, pipeline: pipeline, account: account, batchRows: batchRows,
 		in: make(chan *unit, 64), done: make(chan error, 1),
-		bufs: map[*job]*jobBuffer{}, onWrite: onWrite, now: now,
+		bufs: map[*job]*jobBuffer{}, onWrite: onWrite, now: now, clock: clock,
 	}
 }
 
@@ -62,7 +62,7 @@ func newWriter(dst dest.Destination, pipeline, account string, batchRows int, no
 // The first write error stops it; later units are drained and dropped.
 func (w *writer) run(ctx context.Context) {
 	var failed error
-	tick := time.NewTicker(time.Second)
+	tick := w.clock.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
@@ -75,16 +75,10 @@ func (w *writer) run(ctx context.Context) {
 				return
 			}
 			if failed != nil {
-				if u.ack != nil {
-					u.ack <- failed
-				}
 				continue
 			}
 			failed = w.accept(ctx, u)
-			if u.ack != nil {
-				u.ack <- failed
-			}
-		case <-tick.C:
+		case <-tick.C():
 			// Keep checkpoints fresh on slow streams so a crash loses little.
 			if failed == nil {
 				failed = w.flushAll(ctx)
@@ -123,7 +117,7 @@ func (w *writer) accept(ctx context.Context, u *unit) error {
 		b.dirty = true
 	}
 	w.buffered += b.n - before
-	if b.n >= w.batchRows || u.finish || u.ack != nil {
+	if b.n >= w.batchRows || u.finish {
 		return w.flush(ctx, u.job, b)
 	}
 	// Many streams each under their batch size can still add up: keep
@@ -195,7 +189,6 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 	w.buffered -= b.n
 	b.n = 0
 	b.dirty = false
-	j.setCommitted(st)
 	return nil
 }
 

@@ -1,42 +1,20 @@
-// Package enginetest compares a replica with the emulator's account: every
-// current object of a stream has exactly one live row whose columns equal the
-// object's top-level fields, and every deleted object is flagged.
-package enginetest
+// Package replicacheck compares a replica with an account: every current
+// object of a stream has exactly one live row whose columns equal the
+// object's top-level fields, and every deleted object is flagged. The
+// benchmarks and the tests use it to say a run was correct.
+package replicacheck
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
-	"testing"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
-	"github.com/stripeline/stripeline/internal/emulator"
 )
-
-// SeededStreams are the streams the emulator fills in the main account.
-func SeededStreams(t testing.TB, emu *emulator.Emulator, account string) []string {
-	t.Helper()
-	var out []string
-	for name, n := range emu.Counts(account) {
-		// The replica keeps the event log's history; the account forgets
-		// events after 30 days, so the two are not meant to be equal.
-		if n > 0 && name != "events" {
-			if _, ok := catalog.Lookup(name); ok {
-				out = append(out, name)
-			}
-		}
-	}
-	sort.Strings(out)
-	if len(out) < 10 {
-		t.Fatalf("emulator seeded only %v", out)
-	}
-	return out
-}
 
 // Account is what the comparison needs of the upstream account: the
 // emulator satisfies it, and so can a client of its admin endpoints.
@@ -47,15 +25,6 @@ type Account interface {
 
 // maxProblems bounds the differences Compare reports.
 const maxProblems = 20
-
-// AssertReplicaEqualsAccount compares every current object of every seeded
-// stream with its row, top-level field by field, and checks deletions.
-func AssertReplicaEqualsAccount(t testing.TB, q dest.Querier, emu *emulator.Emulator, account string, streams []string) {
-	t.Helper()
-	if err := Compare(context.Background(), q, emu, account, streams); err != nil {
-		t.Error(err)
-	}
-}
 
 // Compare checks that the replica equals the account for the given
 // streams: every current object has exactly one live row whose columns
