@@ -19,8 +19,6 @@ import (
 	"github.com/stripeline/stripeline/internal/dest/files"
 )
 
-func init() { register(newExportCmd) }
-
 func newExportCmd(a *App) *cobra.Command {
 	var (
 		dstFlag    string
@@ -45,7 +43,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 			default:
 				return usagef("--format %q is not supported for export: use csv, jsonl or parquet", format)
 			}
-			if format == files.Parquet && out == "" && isTerminal(a.Stdout) {
+			if format == files.Parquet && out == "" && a.isTerminal(a.Stdout) {
 				return usagef("parquet is binary: give --out FILE or redirect stdout")
 			}
 			stream := args[0]
@@ -65,7 +63,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 			if out == "" {
 				return files.WriteTable(a.Stdout, format, stream, cols, rows)
 			}
-			return writeFileAtomic(out, func(w io.Writer) error { return files.WriteTable(w, format, stream, cols, rows) })
+			return writeFileAtomic(a.path(out), func(w io.Writer) error { return files.WriteTable(w, format, stream, cols, rows) })
 		},
 	}
 	f := cmd.Flags()
@@ -79,7 +77,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 // exportFromReplica reads the stream's table through dest.Reader; columns
 // follow the catalog's order, then any others, then the bookkeeping ones.
 func (a *App) exportFromReplica(ctx context.Context, u, stream string) ([]dest.Column, [][]any, error) {
-	dst, err := openReplica(ctx, u)
+	dst, err := a.openReplica(ctx, u)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestExportFromStripe(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/products" {
 			http.NotFound(w, r)
@@ -19,8 +20,7 @@ func TestExportFromStripe(t *testing.T) {
 			{"id":"prod_2","object":"product","active":false,"name":"Silver, \"old\"","created":1600000000,"metadata":{}}]}`))
 	}))
 	defer srv.Close()
-	t.Setenv("STRIPE_API_KEY", "sk_test_123")
-	code, out, errOut := run(t, "export", "products", "--from-stripe", "--format", "jsonl", "--api-base", srv.URL)
+	code, out, errOut := invoke(t, testEnv(t, map[string]string{"STRIPE_API_KEY": "sk_test_123"}, "export", "products", "--from-stripe", "--format", "jsonl", "--api-base", srv.URL))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

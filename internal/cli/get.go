@@ -14,8 +14,6 @@ import (
 	"github.com/stripeline/stripeline/internal/ops"
 )
 
-func init() { register(newGetCmd) }
-
 func newGetCmd(a *App) *cobra.Command {
 	var expand []string
 	cmd := &cobra.Command{

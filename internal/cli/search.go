@@ -14,8 +14,6 @@ import (
 	"github.com/stripeline/stripeline/internal/ops"
 )
 
-func init() { register(newSearchCmd) }
-
 // searchColumns are the table columns of each searchable stream (id first).
 var searchColumns = map[string][]string{
 	"charges":         {"id", "amount", "currency", "status", "customer", "created"},

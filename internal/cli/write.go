@@ -5,20 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/stripeline/stripeline/internal/ops"
 )
-
-func init() {
-	register(newCreateCmd)
-	register(newUpdateCmd)
-	register(newDeleteCmd)
-}
 
 // writeFlags are the flags of create and update.
 type writeFlags struct {
@@ -152,7 +144,7 @@ func newDeleteCmd(a *App) *cobra.Command {
 				return usagef("%s cannot be deleted through the API", s.Name)
 			}
 			if !yes {
-				if !readerIsTerminal(a.Stdin) {
+				if !a.isTerminal(a.Stdin) {
 					return usagef("refusing to delete %s %s without confirmation: stdin is not a terminal, so pass --yes to delete", s.Name, id)
 				}
 				ok, err := confirm(a.Stdin, a.Stderr, fmt.Sprintf("Delete %s %s? This cannot be undone. [y/N] ", s.Name, id))
@@ -177,18 +169,6 @@ func newDeleteCmd(a *App) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return cmd
-}
-
-// readerIsTerminal reports whether r is a terminal.
-func readerIsTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// writerIsTerminal reports whether w is a terminal.
-func writerIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // confirm asks a yes/no question on w and reads the answer from r.

@@ -102,9 +102,13 @@ func Load(path string, mustExist bool) (*Config, error) {
 }
 
 // Parse decodes YAML strictly into c after expanding ${ENV} references, then validates.
-func Parse(data []byte, c *Config) error {
+func Parse(data []byte, c *Config) error { return ParseEnv(data, c, os.Getenv) }
+
+// ParseEnv is Parse with ${ENV} references read through getenv instead of
+// the process's environment (the CLI passes its invocation's).
+func ParseEnv(data []byte, c *Config, getenv func(string) string) error {
 	expanded := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		return []byte(os.Getenv(string(envRef.FindSubmatch(m)[1])))
+		return []byte(getenv(string(envRef.FindSubmatch(m)[1])))
 	})
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
