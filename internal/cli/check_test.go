@@ -174,7 +174,7 @@ func TestCheckUnreachable(t *testing.T) {
 	want := []string{
 		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 2 of 3 in ",
 		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 3 of 3 in ",
-		"stripeline: cannot reach Stripe at " + base + ": connection refused — check the API base URL (--api-base) and the network (3 attempts)",
+		"stripeline: cannot reach Stripe at " + base + ": connection refused — check the API base URL (STRIPE_API_BASE) and the network (3 attempts)",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), errOut)

@@ -98,11 +98,11 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 		return usagef("--dest is used to look --key values up: give --key too")
 	}
 	if _, err := ops.LookupStream(stream); err != nil {
-		return &UsageError{Msg: inCLIWords(err)}
+		return usage(err)
 	}
 	mapping, err := ops.ParseMapping(f.maps)
 	if err != nil {
-		return &UsageError{Msg: inCLIWords(err)}
+		return usage(err)
 	}
 	format := f.inputFormat
 	if format == "" {
@@ -110,7 +110,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 			return usagef("reading stdin: pass --input-format csv or jsonl")
 		}
 		if format, err = ops.DetectFormat(file); err != nil {
-			return &UsageError{Msg: inCLIWords(err)}
+			return usage(err)
 		}
 	}
 	var in io.Reader = a.Stdin
@@ -189,7 +189,7 @@ func usageOrErr(err error) error {
 	if err == nil || errors.As(err, &fe) {
 		return err
 	}
-	return &UsageError{Msg: inCLIWords(err)}
+	return usage(err)
 }
 
 func reportHint(report string) string {

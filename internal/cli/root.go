@@ -43,18 +43,27 @@ type App struct {
 	ConfigPath string
 
 	cfg     *config.Config
-	cfgPath string // as given, for messages
+	cfgPath string         // as given, for messages; "" when no file was read
+	cmd     *cobra.Command // the command running, once its flags are parsed
 	logger  *slog.Logger
 }
 
 // UsageError is an error in what the user typed: exit 2.
-type UsageError struct{ Msg string }
+type UsageError struct{ Err error }
 
-func (e *UsageError) Error() string { return e.Msg }
+// Error is the underlying error's.
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error, so a setting's error is still
+// printed in the CLI's words.
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// usage makes err a usage error.
+func usage(err error) error { return &UsageError{Err: err} }
 
 // usagef returns a *UsageError.
 func usagef(format string, args ...any) error {
-	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
 // Run runs one invocation of the CLI in env and returns its exit code.
@@ -83,7 +92,7 @@ func Run(ctx context.Context, env Env) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "stripeline: "+inCLIWords(err))
+	fmt.Fprintln(stderr, "stripeline: "+app.inCLIWords(err))
 	var ue *UsageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return ExitUsage
@@ -120,7 +129,7 @@ Point --api-base (or STRIPE_API_BASE) at an emulator to work without Stripe.`,
 			return a.setup(cmd)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Msg: inCLIWords(err)} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 	f := root.PersistentFlags()
 	f.StringVar(&a.APIBase, "api-base", "", "Stripe API base URL (env STRIPE_API_BASE), e.g. http://127.0.0.1:12111 for the emulator")
 	f.StringVar(&a.Account, "account", "", "act on a connected account (acct_…), sent as the Stripe-Account header")
@@ -155,6 +164,7 @@ func (a *App) commands() []*cobra.Command {
 
 // setup validates the global flags and loads the config file.
 func (a *App) setup(cmd *cobra.Command) error {
+	a.cmd = cmd
 	switch a.Format {
 	case "table", "json", "csv":
 	default:
@@ -172,12 +182,14 @@ func (a *App) setup(cmd *cobra.Command) error {
 	if path == "" {
 		path, mustExist = "stripeline.yaml", false
 	}
-	cfg, err := a.loadConfig(path, mustExist)
+	cfg, read, err := a.loadConfig(path, mustExist)
 	if err != nil {
-		return err
+		return usage(err) // the file is what the user wrote
 	}
 	a.cfg = cfg
-	a.cfgPath = path
+	if read {
+		a.cfgPath = path
+	}
 	if a.APIBase == "" {
 		a.APIBase = a.getenv("STRIPE_API_BASE")
 	}
@@ -195,23 +207,24 @@ func (a *App) setup(cmd *cobra.Command) error {
 
 // loadConfig reads the config file at path (from the working directory)
 // into the defaults, its ${ENV} references read from the invocation's
-// environment. A missing file is the defaults unless mustExist.
-func (a *App) loadConfig(path string, mustExist bool) (*config.Config, error) {
-	cfg := config.Default()
+// environment. A missing file is the defaults unless mustExist; read says
+// whether there was a file.
+func (a *App) loadConfig(path string, mustExist bool) (cfg *config.Config, read bool, err error) {
+	cfg = config.Default()
 	data, err := os.ReadFile(a.path(path))
 	if errors.Is(err, os.ErrNotExist) && !mustExist {
-		return cfg, nil
+		return cfg, false, nil
 	}
 	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 		err = pe.Err // the path as given, not as resolved
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+		return nil, false, fmt.Errorf("read config %s: %w", path, err)
 	}
 	if err := config.ParseEnv(data, cfg, a.getenv); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, true, nil
 }
 
 // Config returns the loaded configuration.

@@ -170,7 +170,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		}
 	}
 	if err := opts.Validate(); err != nil {
-		return &UsageError{Msg: inCLIWords(err)}
+		return usage(err)
 	}
 	client, err := a.Client(WithMaxRPS(f.maxRPS), withEndpointRPS(f.endpointRPS))
 	if err != nil {

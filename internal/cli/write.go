@@ -36,7 +36,7 @@ func (f *writeFlags) params(args []string) (ops.Params, error) {
 	}
 	kv, err := ops.ParseAssignments(args)
 	if err != nil {
-		return nil, &UsageError{Msg: inCLIWords(err)}
+		return nil, usage(err)
 	}
 	for _, x := range kv {
 		p = p.Without(x.Key)
@@ -49,7 +49,7 @@ func (f *writeFlags) params(args []string) (ops.Params, error) {
 func writeError(err error) error {
 	var ve *ops.ValidationError
 	if errors.As(err, &ve) {
-		return &UsageError{Msg: inCLIWords(err)}
+		return usage(err)
 	}
 	return err
 }
@@ -72,7 +72,7 @@ names (with a suggestion), types, enums, required ones and metadata limits.`,
 				return err
 			}
 			if err := ops.ValidateCreate(args[0], p); err != nil {
-				return &UsageError{Msg: inCLIWords(err)}
+				return usage(err)
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -109,7 +109,7 @@ are checked against the operation's request schema before sending.`,
 				return usagef("nothing to update: give key=value parameters or --json")
 			}
 			if err := ops.ValidateUpdate(args[0], p); err != nil {
-				return &UsageError{Msg: inCLIWords(err)}
+				return usage(err)
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -138,7 +138,7 @@ func newDeleteCmd(a *App) *cobra.Command {
 			stream, id := args[0], args[1]
 			s, err := ops.LookupStream(stream)
 			if err != nil {
-				return &UsageError{Msg: inCLIWords(err)}
+				return usage(err)
 			}
 			if !s.Deletable {
 				return usagef("%s cannot be deleted through the API", s.Name)

@@ -113,7 +113,7 @@ func ParseEnv(data []byte, c *Config, getenv func(string) string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%v (unknown keys are errors; see docs/OPERATIONS.md for the fields)", err)
+		return fmt.Errorf("%s (unknown keys are errors; see docs/OPERATIONS.md for the fields)", decodeProblem(err))
 	}
 	return c.Validate()
 }
@@ -167,4 +167,22 @@ func ValidKeyPrefix(key string) bool {
 		}
 	}
 	return false
+}
+
+// notFound is how yaml words an unknown key: "line 3: field max_rsp not
+// found in type config.Config".
+var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// decodeProblem words a decoding error on one line: yaml lists each
+// unknown key or mistyped value on a line of its own.
+func decodeProblem(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	problems := make([]string, len(te.Errors))
+	for i, p := range te.Errors {
+		problems[i] = notFound.ReplaceAllString(p, "unknown key $1")
+	}
+	return strings.Join(problems, "; ")
 }
