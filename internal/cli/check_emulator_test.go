@@ -132,7 +132,7 @@ func TestCheckBadKeyAgainstEmulator(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s", code, errOut)
 	}
-	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…abcd (401): check STRIPE_API_KEY")
+	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…abcd (401): check the key (STRIPE_API_KEY)")
 	if strings.Contains(out+errOut, bad) || strings.Contains(out+errOut, "not-a-valid-key") {
 		t.Errorf("output contains the key: %s%s", out, errOut)
 	}

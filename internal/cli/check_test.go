@@ -153,7 +153,7 @@ func TestCheckBadKey(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…wxyz (401): check STRIPE_API_KEY")
+	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…wxyz (401): check the key (STRIPE_API_KEY)")
 	if strings.Contains(out+errOut, bad) || strings.Contains(out+errOut, "9999999999") {
 		t.Errorf("output contains the key: %s%s", out, errOut)
 	}
@@ -190,7 +190,7 @@ func TestCheckUnreachable(t *testing.T) {
 	want := []string{
 		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 2 of 3 in ",
 		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 3 of 3 in ",
-		"stripeline: cannot reach Stripe at " + base + ": connection refused — check --api-base / the network (3 attempts)",
+		"stripeline: cannot reach Stripe at " + base + ": connection refused — check the API base URL (--api-base) and the network (3 attempts)",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), errOut)

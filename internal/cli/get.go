@@ -39,12 +39,12 @@ without a telling prefix (coupons, plans) need the stream: get coupons SUMMER25.
 				id = args[0]
 				s, err := ops.StreamForID(id)
 				if err != nil {
-					return &UsageError{Msg: err.Error()}
+					return &UsageError{Msg: inCLIWords(err)}
 				}
 				stream = s
 			}
 			if _, err := ops.LookupStream(stream); err != nil {
-				return &UsageError{Msg: err.Error()}
+				return &UsageError{Msg: inCLIWords(err)}
 			}
 			c, err := a.Client()
 			if err != nil {

@@ -100,11 +100,11 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 		return usagef("--dest is used to look --key values up: give --key too")
 	}
 	if _, err := ops.LookupStream(stream); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return &UsageError{Msg: inCLIWords(err)}
 	}
 	mapping, err := ops.ParseMapping(f.maps)
 	if err != nil {
-		return &UsageError{Msg: err.Error()}
+		return &UsageError{Msg: inCLIWords(err)}
 	}
 	format := f.inputFormat
 	if format == "" {
@@ -112,7 +112,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 			return usagef("reading stdin: pass --input-format csv or jsonl")
 		}
 		if format, err = ops.DetectFormat(file); err != nil {
-			return &UsageError{Msg: err.Error()}
+			return &UsageError{Msg: inCLIWords(err)}
 		}
 	}
 	var in io.Reader = a.Stdin
@@ -191,7 +191,7 @@ func usageOrErr(err error) error {
 	if err == nil || errors.As(err, &fe) {
 		return err
 	}
-	return &UsageError{Msg: err.Error()}
+	return &UsageError{Msg: inCLIWords(err)}
 }
 
 func reportHint(report string) string {

@@ -72,7 +72,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "stripeline: "+err.Error())
+	fmt.Fprintln(stderr, "stripeline: "+inCLIWords(err))
 	var ue *UsageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return ExitUsage
@@ -109,7 +109,7 @@ Point --api-base (or STRIPE_API_BASE) at an emulator to work without Stripe.`,
 			return a.setup(cmd)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Msg: err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Msg: inCLIWords(err)} })
 	f := root.PersistentFlags()
 	f.StringVar(&a.APIBase, "api-base", "", "Stripe API base URL (env STRIPE_API_BASE), e.g. http://127.0.0.1:12111 for the emulator")
 	f.StringVar(&a.Account, "account", "", "act on a connected account (acct_…), sent as the Stripe-Account header")

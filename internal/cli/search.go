@@ -47,7 +47,7 @@ created or changed just now may be missing or stale. Use get for read-after-writ
 			stream, query := args[0], args[1]
 			s, err := ops.LookupStream(stream)
 			if err != nil {
-				return &UsageError{Msg: err.Error()}
+				return &UsageError{Msg: inCLIWords(err)}
 			}
 			if !s.Searchable {
 				return usagef("stream %s cannot be searched: searchable streams are %s", s.Name, strings.Join(ops.SearchableStreams(), ", "))

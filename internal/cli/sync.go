@@ -174,7 +174,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		}
 	}
 	if err := opts.Validate(); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return &UsageError{Msg: inCLIWords(err)}
 	}
 	client, err := a.Client(WithMaxRPS(f.maxRPS), withEndpointRPS(f.endpointRPS))
 	if err != nil {
@@ -199,9 +199,20 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		if errors.Is(err, engine.ErrStreamsFailed) {
 			return fmt.Errorf("%s", failureSentence(res))
 		}
+		if le := (*dest.LockedError)(nil); errors.As(err, &le) {
+			return errors.New(lockedSentence(le))
+		}
 		return err
 	}
 	return nil
+}
+
+// lockedSentence says who holds the run lock and the fix in flag words.
+func lockedSentence(le *dest.LockedError) string {
+	if le.Waited > 0 {
+		return fmt.Sprintf("%s; gave up after waiting %s; wait longer with --wait=DURATION or --wait alone", le.Situation(), le.Waited.Round(time.Millisecond))
+	}
+	return le.Situation() + "; wait for it to finish or pass --wait"
 }
 
 // destURL picks the flag, then the config, then the default.

@@ -44,7 +44,7 @@ func (f *writeFlags) params(args []string) (ops.Params, error) {
 	}
 	kv, err := ops.ParseAssignments(args)
 	if err != nil {
-		return nil, &UsageError{Msg: err.Error()}
+		return nil, &UsageError{Msg: inCLIWords(err)}
 	}
 	for _, x := range kv {
 		p = p.Without(x.Key)
@@ -57,7 +57,7 @@ func (f *writeFlags) params(args []string) (ops.Params, error) {
 func writeError(err error) error {
 	var ve *ops.ValidationError
 	if errors.As(err, &ve) {
-		return &UsageError{Msg: err.Error()}
+		return &UsageError{Msg: inCLIWords(err)}
 	}
 	return err
 }
@@ -80,7 +80,7 @@ names (with a suggestion), types, enums, required ones and metadata limits.`,
 				return err
 			}
 			if err := ops.ValidateCreate(args[0], p); err != nil {
-				return &UsageError{Msg: err.Error()}
+				return &UsageError{Msg: inCLIWords(err)}
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -117,7 +117,7 @@ are checked against the operation's request schema before sending.`,
 				return usagef("nothing to update: give key=value parameters or --json")
 			}
 			if err := ops.ValidateUpdate(args[0], p); err != nil {
-				return &UsageError{Msg: err.Error()}
+				return &UsageError{Msg: inCLIWords(err)}
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -146,7 +146,7 @@ func newDeleteCmd(a *App) *cobra.Command {
 			stream, id := args[0], args[1]
 			s, err := ops.LookupStream(stream)
 			if err != nil {
-				return &UsageError{Msg: err.Error()}
+				return &UsageError{Msg: inCLIWords(err)}
 			}
 			if !s.Deletable {
 				return usagef("%s cannot be deleted through the API", s.Name)

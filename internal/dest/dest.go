@@ -7,13 +7,6 @@ package dest
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"math"
-	"net/url"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/stripeline/stripeline/internal/catalog"
@@ -93,92 +86,56 @@ type Run struct {
 // Destination is where a replica lives.
 //
 // Lifecycle: Open (from the registry) → Migrate for every table → any number
-// of Write calls → Close. Migrate and Write may be called from several
-// goroutines at once for different tables; a destination serialises what it
-// must. Write is idempotent: the same batch twice leaves the same rows
-// (upsert by id, ids deduplicated within a batch, the last one winning).
-// Migrate creates the table or adds the columns it lacks; it never drops one.
+// of Write and SaveState calls → Close. Every method may be called from
+// several goroutines at once (for different tables, or for the same one); a
+// destination serialises what it must. After Close every method returns an
+// error wrapping ErrClosed; Close itself may be called twice.
 type Destination interface {
+	// Migrate creates the table or adds the columns it lacks; it never
+	// drops one. Idempotent: migrating the same table twice, or a table
+	// with fewer columns than it has, changes nothing.
 	Migrate(ctx context.Context, t Table) error
+	// Write upserts the batch's rows by id together with its state, in one
+	// transaction: either all of it is durable when Write returns nil, or
+	// none of it is. Idempotent: the same batch twice leaves the same rows
+	// (ids deduplicated within a batch by Batch.Merge). A table not
+	// migrated yet is created. Errors name the table ("write customers:
+	// …"); callers need not add it.
 	Write(ctx context.Context, b *Batch) error
-	// LoadState returns the saved cursors of a pipeline by stream name.
+	// SaveState saves checkpoints that cover no rows (the events cursor,
+	// the stamp floor, the other streams of a merged job), all of them in
+	// one transaction. Idempotent: a state saved twice is saved once.
+	// Unlike an empty Write it touches no table, and on file destinations
+	// it never starts a new generation.
+	SaveState(ctx context.Context, states ...State) error
+	// LoadState returns the saved cursors of a pipeline by stream name
+	// (empty, not an error, for a pipeline that never saved one). It sees
+	// every Write and SaveState that returned before it was called.
 	LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error)
-	// SaveRun inserts or updates a run record by id.
+	// SaveRun inserts or updates a run record by id (idempotent).
 	SaveRun(ctx context.Context, r Run) error
-	// Runs lists the most recent runs of a pipeline ("" for all), newest first.
+	// Runs lists the most recent runs of a pipeline ("" for all), newest
+	// first; limit 0 lists them all.
 	Runs(ctx context.Context, pipeline string, limit int) ([]Run, error)
+	// Close releases the connections or files. Every write already
+	// returned is durable; nothing is left half-written.
 	Close() error
 }
 
-// Querier is implemented by SQL destinations: `stripeline query`.
+// Querier is implemented by SQL destinations: `stripeline query`, lookups
+// of rows by a field (ops.ReplicaFinder) and the engine's child lookups.
+//
+// Query runs one statement in a read-only transaction and returns its
+// columns and rows, values normalised to nil, string, int64, float64 or
+// bool (JSON as its text, times as RFC 3339 strings). Args bind the
+// statement's placeholders, written ? in every dialect (PostgreSQL's are
+// rewritten to $1, $2, …; a ? inside a quoted string, a quoted name or a
+// comment is left alone); without args the statement runs as written, so
+// PostgreSQL's ? operators still work there. No caller needs to quote a
+// value into SQL by hand. A missing table is an error wrapping ErrNoTable.
+// Safe for concurrent use; it never changes the replica.
 type Querier interface {
-	Query(ctx context.Context, sql string) (columns []string, rows [][]any, err error)
-}
-
-// Opener opens a destination from its URL.
-type Opener func(ctx context.Context, u *url.URL) (Destination, error)
-
-var (
-	mu      sync.RWMutex
-	openers = map[string]Opener{}
-)
-
-// Register makes a destination available under a URL scheme. It panics if
-// the scheme is registered twice; call it from an init function.
-func Register(scheme string, o Opener) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := openers[scheme]; dup {
-		panic("dest: scheme registered twice: " + scheme)
-	}
-	openers[scheme] = o
-}
-
-// Schemes lists the registered URL schemes.
-func Schemes() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(openers))
-	for s := range openers {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Open opens the destination named by rawURL, e.g. "sqlite://stripeline.db".
-func Open(ctx context.Context, rawURL string) (Destination, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("--dest %q is not a destination URL: expected one of %s, e.g. sqlite://stripeline.db", Redact(rawURL), strings.Join(withSuffix(Schemes()), ", "))
-	}
-	mu.RLock()
-	o, ok := openers[u.Scheme]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("--dest scheme %q is not supported: expected one of %s", u.Scheme, strings.Join(withSuffix(Schemes()), ", "))
-	}
-	return o(ctx, u)
-}
-
-func withSuffix(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[i] = v + "://"
-	}
-	return out
-}
-
-// Redact hides the password of a DSN so it can appear in errors and logs.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		return rawURL
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	Query(ctx context.Context, sql string, args ...any) (columns []string, rows [][]any, err error)
 }
 
 // Reader is implemented by destinations that can read a table back: the
@@ -198,148 +155,6 @@ type Reader interface {
 // Destinations that upsert by id need not implement it.
 type FullRefresher interface {
 	BeginFull(ctx context.Context, table string) error
-}
-
-// Convert checks a Row value against its column's type and returns it in
-// the column's canonical Go type: string, int64, float64, bool or
-// json.RawMessage, or nil. SQL destinations use it so a value of the wrong
-// shape fails the whole batch before anything is sent.
-func Convert(t catalog.Type, v any) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	switch t {
-	case catalog.TypeInteger:
-		switch x := v.(type) {
-		case int64:
-			return x, nil
-		case int:
-			return int64(x), nil
-		case float64:
-			if x == float64(int64(x)) {
-				return int64(x), nil
-			}
-		case json.Number:
-			if n, err := x.Int64(); err == nil {
-				return n, nil
-			}
-		}
-	case catalog.TypeNumber:
-		switch x := v.(type) {
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, fmt.Errorf("number %v cannot be stored", x)
-			}
-			return x, nil
-		case int64:
-			return float64(x), nil
-		case int:
-			return float64(x), nil
-		case json.Number:
-			if f, err := x.Float64(); err == nil {
-				return f, nil
-			}
-		}
-	case catalog.TypeBoolean:
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-	case catalog.TypeJSON:
-		switch x := v.(type) {
-		case json.RawMessage:
-			if x == nil {
-				return nil, nil
-			}
-			if !json.Valid(x) {
-				return nil, fmt.Errorf("invalid JSON %.40q", x)
-			}
-			return x, nil
-		case []byte:
-			if !json.Valid(x) {
-				return nil, fmt.Errorf("invalid JSON %.40q", x)
-			}
-			return json.RawMessage(x), nil
-		case string, int64, int, float64, bool:
-			b, err := json.Marshal(x)
-			return json.RawMessage(b), err
-		}
-	default: // string
-		switch x := v.(type) {
-		case string:
-			return x, nil
-		case json.RawMessage:
-			return string(x), nil
-		case int64, int, float64, bool:
-			return fmt.Sprint(x), nil
-		}
-	}
-	return nil, fmt.Errorf("unsupported value %T for a %s column", v, t)
-}
-
-// Merge folds a batch's rows into one per id, the last winning; a deletion
-// without values after a full row keeps the values and sets the flag. It
-// returns the full rows (values converted to the columns' types) and the
-// ids of deletions without values.
-func (b *Batch) Merge() (full [][]any, deleted []bool, stubs []string, err error) {
-	idCol := -1
-	for i, c := range b.Table.Columns {
-		if c.Name == "id" {
-			idCol = i
-		}
-	}
-	if idCol < 0 {
-		return nil, nil, nil, errors.New("the table has no id column")
-	}
-	fullAt := map[string]int{}
-	stubAt := map[string]bool{}
-	n := len(b.Table.Columns)
-	for ri := range b.Rows {
-		r := &b.Rows[ri]
-		if r.Values == nil {
-			if !r.Deleted {
-				return nil, nil, nil, fmt.Errorf("row %s has no values", r.ID)
-			}
-			if r.ID == "" {
-				return nil, nil, nil, errors.New("deleted row without an id")
-			}
-			if i, ok := fullAt[r.ID]; ok {
-				deleted[i] = true
-			} else if !stubAt[r.ID] {
-				stubAt[r.ID] = true
-				stubs = append(stubs, r.ID)
-			}
-			continue
-		}
-		if len(r.Values) != n {
-			return nil, nil, nil, fmt.Errorf("row %s has %d values for %d columns", r.ID, len(r.Values), n)
-		}
-		vals := make([]any, n)
-		for i, v := range r.Values {
-			if vals[i], err = Convert(b.Table.Columns[i].Type, v); err != nil {
-				return nil, nil, nil, fmt.Errorf("row %s column %s: %w", r.ID, b.Table.Columns[i].Name, err)
-			}
-		}
-		id := r.ID
-		if id == "" {
-			id, _ = vals[idCol].(string)
-		}
-		vals[idCol] = id
-		if i, ok := fullAt[id]; ok {
-			full[i], deleted[i] = vals, r.Deleted
-			continue
-		}
-		fullAt[id] = len(full)
-		full = append(full, vals)
-		deleted = append(deleted, r.Deleted)
-	}
-	// A full row after a deletion stub of the same id supersedes the stub.
-	kept := stubs[:0]
-	for _, id := range stubs {
-		if _, ok := fullAt[id]; !ok {
-			kept = append(kept, id)
-		}
-	}
-	return full, deleted, kept, nil
 }
 
 // Sweeper is implemented by destinations that can flag the rows a full

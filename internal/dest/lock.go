@@ -72,21 +72,28 @@ type LockedError struct {
 	Waited time.Duration
 }
 
-// Error is one sentence naming the holder and the fix.
+// Error is one sentence naming the holder and what to do, in the
+// library's words: Situation, then the fix.
 func (e *LockedError) Error() string {
+	if e.Waited > 0 {
+		return fmt.Sprintf("%s; gave up after waiting %s; wait longer for the lock", e.Situation(), e.Waited.Round(time.Millisecond))
+	}
+	return e.Situation() + "; wait for it to finish, or wait for the lock"
+}
+
+// Situation is what Error says before the fix: which pipeline is locked
+// by whom. A face that words the fix in its own terms (the CLI's --wait)
+// prints Situation and its own fix.
+func (e *LockedError) Situation() string {
 	who := "another run (its details are not recorded yet)"
 	h := e.Holder
 	if h.RunID != "" || h.PID != 0 {
 		who = fmt.Sprintf("run %s (pid %d on host %s, since %s)", orUnknown(h.RunID), h.PID, orUnknown(h.Host), h.Since.UTC().Format(time.RFC3339))
 	}
-	fix := "wait for it to finish or pass --wait"
-	if e.Waited > 0 {
-		fix = fmt.Sprintf("gave up after waiting %s; wait longer with --wait=DURATION or --wait alone", e.Waited.Round(time.Millisecond))
-	}
 	if h.Pipeline != "" && h.Pipeline != e.Pipeline {
-		return fmt.Sprintf("pipeline %s cannot start: its destination is being synced by %s of pipeline %s; %s", e.Pipeline, who, h.Pipeline, fix)
+		return fmt.Sprintf("pipeline %s cannot start: its destination is being synced by %s of pipeline %s", e.Pipeline, who, h.Pipeline)
 	}
-	return fmt.Sprintf("pipeline %s is being synced by %s; %s", e.Pipeline, who, fix)
+	return fmt.Sprintf("pipeline %s is being synced by %s", e.Pipeline, who)
 }
 
 func orUnknown(s string) string {

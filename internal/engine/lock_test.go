@@ -51,7 +51,7 @@ func TestSyncTakesTheRunLock(t *testing.T) {
 	if !errors.As(err, &le) || le.Holder.RunID != holder.RunID {
 		t.Fatalf("Sync while locked = %v, want a *dest.LockedError naming %s", err, holder.RunID)
 	}
-	want := "pipeline default is being synced by run 20261201T100000Z-cafe (pid 4242 on host elsewhere, since 2026-12-01T10:00:00Z); wait for it to finish or pass --wait"
+	want := "pipeline default is being synced by run 20261201T100000Z-cafe (pid 4242 on host elsewhere, since 2026-12-01T10:00:00Z); wait for it to finish, or wait for the lock"
 	if err.Error() != want {
 		t.Errorf("error\n%s\nwant\n%s", err, want)
 	}

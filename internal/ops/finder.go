@@ -97,22 +97,22 @@ func NewReplicaFinder(d dest.Destination, scheme string) (*ReplicaFinder, error)
 }
 
 // ReplicaQuery is the SQL that finds the ids of table rows whose key equals
-// value. Names are checked against a safe alphabet and the value is quoted
-// as a SQL literal, because dest.Querier takes no bind arguments.
-func ReplicaQuery(dialect, table string, key []string, value string) (string, error) {
+// value, and its one argument (the value, bound to the ? placeholder).
+// Names are checked against a safe alphabet; the value is never quoted
+// into the SQL.
+func ReplicaQuery(dialect, table string, key []string, value string) (string, []any, error) {
 	if !safeName.MatchString(table) || strings.Contains(table, ".") {
-		return "", fmt.Errorf("table name %q is not safe to query", table)
+		return "", nil, fmt.Errorf("table name %q is not safe to query", table)
 	}
 	col := key[0]
 	if !safeName.MatchString(col) || strings.Contains(col, ".") {
-		return "", fmt.Errorf("cannot look up %s in the replica: bad column name", FormatKey(key))
+		return "", nil, fmt.Errorf("cannot look up %s in the replica: bad column name", FormatKey(key))
 	}
 	for _, k := range key[1:] {
 		if !safeName.MatchString(k) || strings.Contains(k, ".") {
-			return "", fmt.Errorf("cannot look up %s in the replica: use simple names (letters, digits, _ and -)", FormatKey(key))
+			return "", nil, fmt.Errorf("cannot look up %s in the replica: use simple names (letters, digits, _ and -)", FormatKey(key))
 		}
 	}
-	lit := "'" + strings.ReplaceAll(value, "'", "''") + "'"
 	quote := func(s string) string { return `"` + s + `"` }
 	var expr string
 	switch dialect {
@@ -127,17 +127,16 @@ func ReplicaQuery(dialect, table string, key []string, value string) (string, er
 			expr = "(" + quote(col) + "::jsonb #>> '{" + strings.Join(key[1:], ",") + "}')"
 		}
 	case "mysql":
-		lit = "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(value) + "'"
 		quote = func(s string) string { return "`" + s + "`" }
 		expr = quote(col)
 		if len(key) > 1 {
 			expr = "JSON_UNQUOTE(JSON_EXTRACT(" + quote(col) + ", '$." + strings.Join(quotedPath(key[1:]), ".") + "'))"
 		}
 	default:
-		return "", ErrReplicaUnsupported
+		return "", nil, ErrReplicaUnsupported
 	}
-	return "SELECT " + quote("id") + " FROM " + quote(table) + " WHERE " + expr + " = " + lit +
-		" AND (" + quote(dest.ColDeleted) + " IS NULL OR " + quote(dest.ColDeleted) + " = FALSE) LIMIT 2", nil
+	return "SELECT " + quote("id") + " FROM " + quote(table) + " WHERE " + expr + " = ?" +
+		" AND (" + quote(dest.ColDeleted) + " IS NULL OR " + quote(dest.ColDeleted) + " = FALSE) LIMIT 2", []any{value}, nil
 }
 
 // quotedPath writes JSON path members as "$.\"a-b\"" so dashes are safe.
@@ -151,11 +150,11 @@ func quotedPath(p []string) []string {
 
 // Find implements Finder.
 func (f *ReplicaFinder) Find(ctx context.Context, s catalog.Stream, key []string, value string) ([]string, error) {
-	q, err := ReplicaQuery(f.Dialect, s.Name, key, value)
+	q, args, err := ReplicaQuery(f.Dialect, s.Name, key, value)
 	if err != nil {
 		return nil, err
 	}
-	_, rows, err := f.Q.Query(ctx, q)
+	_, rows, err := f.Q.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up %s in the replica: %w", FormatKey(key), err)
 	}

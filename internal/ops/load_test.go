@@ -355,17 +355,17 @@ func TestReplicaQuery(t *testing.T) {
 		value   string
 		want    string
 	}{
-		{"sqlite", []string{"metadata", "external_id"}, "o'k", `SELECT "id" FROM "customers" WHERE json_extract("metadata", '$."external_id"') = 'o''k' AND ("_stripeline_deleted" IS NULL OR "_stripeline_deleted" = FALSE) LIMIT 2`},
-		{"postgres", []string{"email"}, "a@b.c", `SELECT "id" FROM "customers" WHERE "email" = 'a@b.c' AND ("_stripeline_deleted" IS NULL OR "_stripeline_deleted" = FALSE) LIMIT 2`},
-		{"mysql", []string{"metadata", "k"}, `a\'`, "SELECT `id` FROM `customers` WHERE JSON_UNQUOTE(JSON_EXTRACT(`metadata`, '$.\"k\"')) = 'a\\\\''' AND (`_stripeline_deleted` IS NULL OR `_stripeline_deleted` = FALSE) LIMIT 2"},
+		{"sqlite", []string{"metadata", "external_id"}, "o'k", `SELECT "id" FROM "customers" WHERE json_extract("metadata", '$."external_id"') = ? AND ("_stripeline_deleted" IS NULL OR "_stripeline_deleted" = FALSE) LIMIT 2`},
+		{"postgres", []string{"email"}, "a@b.c", `SELECT "id" FROM "customers" WHERE "email" = ? AND ("_stripeline_deleted" IS NULL OR "_stripeline_deleted" = FALSE) LIMIT 2`},
+		{"mysql", []string{"metadata", "k"}, `a\'`, "SELECT `id` FROM `customers` WHERE JSON_UNQUOTE(JSON_EXTRACT(`metadata`, '$.\"k\"')) = ? AND (`_stripeline_deleted` IS NULL OR `_stripeline_deleted` = FALSE) LIMIT 2"},
 	}
 	for _, tt := range tests {
-		got, err := ReplicaQuery(tt.dialect, "customers", tt.key, tt.value)
-		if err != nil || got != tt.want {
-			t.Errorf("ReplicaQuery(%s) =\n%s, %v\nwant\n%s", tt.dialect, got, err, tt.want)
+		got, args, err := ReplicaQuery(tt.dialect, "customers", tt.key, tt.value)
+		if err != nil || got != tt.want || len(args) != 1 || args[0] != tt.value {
+			t.Errorf("ReplicaQuery(%s) =\n%s %v, %v\nwant\n%s [%s]", tt.dialect, got, args, err, tt.want, tt.value)
 		}
 	}
-	if _, err := ReplicaQuery("sqlite", "customers", []string{"metadata", "a'b"}, "x"); err == nil {
+	if _, _, err := ReplicaQuery("sqlite", "customers", []string{"metadata", "a'b"}, "x"); err == nil {
 		t.Error("unsafe key accepted")
 	}
 }

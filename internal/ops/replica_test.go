@@ -13,8 +13,8 @@ import (
 // sqlQuerier runs dest.Querier's Query over database/sql.
 type sqlQuerier struct{ db *sql.DB }
 
-func (q sqlQuerier) Query(ctx context.Context, query string) ([]string, [][]any, error) {
-	rows, err := q.db.QueryContext(ctx, query)
+func (q sqlQuerier) Query(ctx context.Context, query string, args ...any) ([]string, [][]any, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, nil, err
 	}

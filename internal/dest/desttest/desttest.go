@@ -51,6 +51,10 @@ func RunWith(t *testing.T, open Opener, o Options) {
 		{"ConcurrentStreams", testConcurrent},
 		{"Reopen", testReopenAfterClose},
 		{"Sweeper", testSweeper},
+		{"SaveState", testSaveState},
+		{"Closed", testClosed},
+		{"NoTable", testNoTable},
+		{"QueryArgs", testQueryArgs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -128,7 +128,7 @@ func testTwoWriters(t *testing.T, open Opener, o Options) {
 			t.Errorf("LockedError names %+v, want %+v", got, want)
 		}
 		msg := err.Error()
-		for _, part := range []string{want.RunID, want.Host, want.Since.Format(time.RFC3339), "--wait"} {
+		for _, part := range []string{want.RunID, want.Host, want.Since.Format(time.RFC3339), "for the lock"} {
 			if !strings.Contains(msg, part) {
 				t.Errorf("message %q does not say %q", msg, part)
 			}

@@ -91,7 +91,7 @@ type Destination struct {
 // A directory that cannot be written is one clear error.
 func Open(ctx context.Context, format, dir string) (*Destination, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("%s destination: no directory: use %s://DIR, e.g. %s://./export", format, format, format)
+		return nil, dest.BadURL(fmt.Errorf("%s destination: no directory: use %s://DIR, e.g. %s://./export", format, format, format))
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("%s destination %s://%s: %w (choose a directory you can write to, or fix its permissions)", format, format, dir, err)
@@ -125,7 +125,7 @@ func (d *Destination) Migrate(ctx context.Context, t dest.Table) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return errors.New("files destination is closed")
+		return fmt.Errorf("files destination: %w", dest.ErrClosed)
 	}
 	ti := d.st.Tables[t.Name]
 	if ti == nil {
@@ -217,7 +217,7 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return errors.New("files destination is closed")
+		return fmt.Errorf("files destination: %w", dest.ErrClosed)
 	}
 	next := cloneState(d.st)
 	ti := next.Tables[b.Table.Name]
@@ -269,12 +269,7 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch) error {
 		ti.Next = n + 1
 	}
 	if b.State != nil {
-		p := next.State[b.State.Pipeline]
-		if p == nil {
-			p = map[string]json.RawMessage{}
-			next.State[b.State.Pipeline] = p
-		}
-		p[b.State.Stream] = b.State.Cursor
+		putState(next, *b.State)
 	}
 	if err := d.saveState(next); err != nil {
 		return err
@@ -411,11 +406,44 @@ func (d *Destination) encode(b *dest.Batch, recs []record, synced int64) ([]byte
 func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("files destination: %w", dest.ErrClosed)
+	}
 	out := map[string]json.RawMessage{}
 	for k, v := range d.st.State[pipeline] {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// SaveState saves checkpoints without rows: one rewrite of the state file.
+func (d *Destination) SaveState(ctx context.Context, states ...dest.State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("files destination: %w", dest.ErrClosed)
+	}
+	next := cloneState(d.st)
+	for _, st := range states {
+		putState(next, st)
+	}
+	if err := d.saveState(next); err != nil {
+		return err
+	}
+	d.st = next
+	return nil
+}
+
+func putState(s stateFile, st dest.State) {
+	p := s.State[st.Pipeline]
+	if p == nil {
+		p = map[string]json.RawMessage{}
+		s.State[st.Pipeline] = p
+	}
+	p[st.Stream] = st.Cursor
 }
 
 // runRecord is one line of _stripeline_runs.jsonl; later lines of the same
@@ -516,7 +544,7 @@ func (d *Destination) ReadRows(ctx context.Context, table string) ([]map[string]
 	}
 	d.mu.Unlock()
 	if ti == nil {
-		return nil, fmt.Errorf("read %s: no such table in %s", table, d.dir)
+		return nil, fmt.Errorf("read %s: %w in %s", table, dest.ErrNoTable, d.dir)
 	}
 	fs, err := d.files(table)
 	if err != nil {

@@ -40,7 +40,7 @@ func (d *Destination) reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return errors.New("files destination is closed")
+		return fmt.Errorf("files destination: %w", dest.ErrClosed)
 	}
 	st, err := readState(d.dir)
 	if err != nil {

@@ -147,7 +147,7 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 	}
 	dsn, dbName, err := DSN(rawURL)
 	if err != nil {
-		return nil, fail("parse", err)
+		return nil, dest.BadURL(fail("parse", err))
 	}
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
@@ -297,7 +297,7 @@ func (d *Destination) columns(ctx context.Context, table string) (map[string]boo
 
 // Write upserts the batch's rows and saves its state in one transaction.
 func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
-	err := d.write(ctx, b, true)
+	err := closedErr(d.write(ctx, b, true))
 	if errors.Is(err, errBulkFallback) {
 		// The bulk load did not take every row as sent (another writer
 		// inserted an id, or the server adjusted a value): the batch was
@@ -437,14 +437,8 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, bulk bool) error
 		}
 	}
 	if st := b.State; st != nil {
-		var cursor any
-		if st.Cursor != nil {
-			cursor = string(st.Cursor)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+quote(dest.StateTable)+" (pipeline, stream, `cursor`, updated_at) VALUES (?, ?, ?, ?) "+
-			"ON DUPLICATE KEY UPDATE `cursor` = VALUES(`cursor`), updated_at = VALUES(updated_at)",
-			st.Pipeline, st.Stream, cursor, time.Now().UTC().Format(timeLayout)); err != nil {
-			return fmt.Errorf("save state of %s: %w", st.Stream, err)
+		if err := saveState(ctx, tx, *st); err != nil {
+			return err
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -453,10 +447,47 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, bulk bool) error
 	return tx.Commit()
 }
 
+// saveState upserts one checkpoint inside tx.
+func saveState(ctx context.Context, tx *sql.Tx, st dest.State) error {
+	var cursor any
+	if st.Cursor != nil {
+		cursor = string(st.Cursor)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+quote(dest.StateTable)+" (pipeline, stream, `cursor`, updated_at) VALUES (?, ?, ?, ?) "+
+		"ON DUPLICATE KEY UPDATE `cursor` = VALUES(`cursor`), updated_at = VALUES(updated_at)",
+		st.Pipeline, st.Stream, cursor, time.Now().UTC().Format(timeLayout)); err != nil {
+		return fmt.Errorf("save state of %s: %w", st.Stream, err)
+	}
+	return nil
+}
+
+// SaveState saves checkpoints without rows in one transaction.
+func (d *Destination) SaveState(ctx context.Context, states ...dest.State) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return closedErr(err)
+	}
+	defer tx.Rollback()
+	for _, st := range states {
+		if err := saveState(ctx, tx, st); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// closedErr wraps dest.ErrClosed into the error of a closed sql.DB.
+func closedErr(err error) error {
+	if err != nil && strings.Contains(err.Error(), "sql: database is closed") {
+		return fmt.Errorf("%w: %w", dest.ErrClosed, err)
+	}
+	return err
+}
+
 // LoadState returns the saved cursors of a pipeline by stream.
 func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error) {
 	rows, err := d.db.QueryContext(ctx, "SELECT stream, `cursor` FROM "+quote(dest.StateTable)+" WHERE pipeline = ?", pipeline)
-	if err != nil {
+	if err = closedErr(err); err != nil {
 		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
 	}
 	defer rows.Close()
@@ -515,13 +546,13 @@ func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]d
 
 // Query runs an SQL statement in a read-only transaction. Integers come
 // back as int64, floating numbers as float64, everything else as string.
-func (d *Destination) Query(ctx context.Context, q string) ([]string, [][]any, error) {
+func (d *Destination) Query(ctx context.Context, q string, args ...any) ([]string, [][]any, error) {
 	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, closedErr(err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, q)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -553,7 +584,7 @@ func (d *Destination) colKinds(ctx context.Context, table string) (map[string]st
 	}
 	rows.Close()
 	if len(kinds) == 0 {
-		return nil, fmt.Errorf("table %s does not exist", table)
+		return nil, dest.ErrNoTable
 	}
 	// MariaDB's JSON is LONGTEXT with a json_valid check named after the column.
 	crows, err := d.db.QueryContext(ctx, `SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, d.dbName, table)

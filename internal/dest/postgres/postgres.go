@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/sqldest"
 )
 
 func init() {
@@ -72,6 +74,8 @@ type Destination struct {
 
 	stageMu sync.Mutex
 	stages  map[*pgx.Conn]map[string]bool // staging tables each connection has
+
+	closed atomic.Bool
 }
 
 // stage returns the name of a temporary staging table with the given
@@ -122,7 +126,7 @@ func (d *Destination) forget(c *pgx.Conn) {
 func Open(ctx context.Context, rawURL string) (*Destination, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("postgres destination %s is not a URL: use postgres://user@host:5432/db?schema=stripe", dest.Redact(rawURL))
+		return nil, dest.BadURL(fmt.Errorf("postgres destination %s is not a URL: use postgres://user@host:5432/db?schema=stripe", dest.Redact(rawURL)))
 	}
 	q := u.Query()
 	schema := q.Get("schema")
@@ -136,7 +140,7 @@ func Open(ctx context.Context, rawURL string) (*Destination, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, fail("parse", err)
+		return nil, dest.BadURL(fail("parse", err))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
@@ -292,6 +296,7 @@ func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // Close closes the connections.
 func (d *Destination) Close() error {
+	d.closed.Store(true)
 	d.pool.Close()
 	return nil
 }
@@ -311,7 +316,7 @@ func (d *Destination) ensure(ctx context.Context, t dest.Table) error {
 	if cols != nil && !lacks(cols, t) {
 		return nil
 	}
-	pc, err := d.pool.Acquire(ctx)
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -431,7 +436,7 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, direct bool) err
 	if b.SyncedAt.IsZero() {
 		synced = time.Now().Unix()
 	}
-	pc, err := d.pool.Acquire(ctx)
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -534,14 +539,8 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, direct bool) err
 		}
 	}
 	if st := b.State; st != nil {
-		var cursor any
-		if st.Cursor != nil {
-			cursor = string(st.Cursor)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+d.ident(dest.StateTable)+` ("pipeline", "stream", "cursor", "updated_at") VALUES ($1, $2, $3::jsonb, now())
-			ON CONFLICT ("pipeline", "stream") DO UPDATE SET "cursor" = EXCLUDED."cursor", "updated_at" = EXCLUDED."updated_at"`,
-			st.Pipeline, st.Stream, cursor); err != nil {
-			return fmt.Errorf("save state of %s: %w", st.Stream, err)
+		if err := d.saveState(ctx, tx, *st); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -549,6 +548,54 @@ func (d *Destination) write(ctx context.Context, b *dest.Batch, direct bool) err
 	}
 	committed = true
 	return nil
+}
+
+// saveState upserts one checkpoint inside tx.
+func (d *Destination) saveState(ctx context.Context, tx pgx.Tx, st dest.State) error {
+	var cursor any
+	if st.Cursor != nil {
+		cursor = string(st.Cursor)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+d.ident(dest.StateTable)+` ("pipeline", "stream", "cursor", "updated_at") VALUES ($1, $2, $3::jsonb, now())
+		ON CONFLICT ("pipeline", "stream") DO UPDATE SET "cursor" = EXCLUDED."cursor", "updated_at" = EXCLUDED."updated_at"`,
+		st.Pipeline, st.Stream, cursor); err != nil {
+		return fmt.Errorf("save state of %s: %w", st.Stream, err)
+	}
+	return nil
+}
+
+// SaveState saves checkpoints without rows in one transaction.
+func (d *Destination) SaveState(ctx context.Context, states ...dest.State) error {
+	if d.closed.Load() {
+		return dest.ErrClosed
+	}
+	if err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		for _, st := range states {
+			if err := d.saveState(ctx, tx, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return d.closedErr(err)
+	}
+	return nil
+}
+
+// closedErr wraps dest.ErrClosed into err when the pool is closed.
+func (d *Destination) closedErr(err error) error {
+	if d.closed.Load() {
+		return fmt.Errorf("%w: %w", dest.ErrClosed, err)
+	}
+	return err
+}
+
+// acquire takes a connection of the pool; dest.ErrClosed after Close.
+func (d *Destination) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if d.closed.Load() {
+		return nil, dest.ErrClosed
+	}
+	return d.pool.Acquire(ctx)
 }
 
 // splitNew separates the rows whose ids the table does not hold yet.
@@ -590,7 +637,7 @@ func (d *Destination) splitNew(ctx context.Context, tx pgx.Tx, tn string, cols [
 
 // LoadState returns the saved cursors of a pipeline by stream.
 func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error) {
-	pc, err := d.pool.Acquire(ctx)
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
 	}
@@ -622,7 +669,7 @@ func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[strin
 
 // SaveRun inserts or updates a run record by id.
 func (d *Destination) SaveRun(ctx context.Context, r dest.Run) error {
-	pc, err := d.pool.Acquire(ctx)
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", r.ID, err)
 	}
@@ -650,7 +697,7 @@ func (d *Destination) SaveRun(ctx context.Context, r dest.Run) error {
 
 // Runs lists the most recent runs, newest first.
 func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]dest.Run, error) {
-	pc, err := d.pool.Acquire(ctx)
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -697,8 +744,8 @@ func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]d
 // Query runs an SQL statement with search_path set to the replica's schema
 // inside a read-only transaction. JSON comes back as json.RawMessage text,
 // integers as int64, times as RFC 3339 strings.
-func (d *Destination) Query(ctx context.Context, sql string) ([]string, [][]any, error) {
-	pc, err := d.pool.Acquire(ctx)
+func (d *Destination) Query(ctx context.Context, sql string, args ...any) ([]string, [][]any, error) {
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -712,18 +759,25 @@ func (d *Destination) Query(ctx context.Context, sql string) ([]string, [][]any,
 	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", d.schema+",public"); err != nil {
 		return nil, nil, err
 	}
-	return collect(ctx, tx, sql, false)
+	if len(args) > 0 {
+		sql = sqldest.Rebind(sql)
+	}
+	return collect(ctx, tx, sql, false, args...)
 }
 
 // ReadRows reads a whole table back, values normalised.
 func (d *Destination) ReadRows(ctx context.Context, table string) ([]map[string]any, error) {
-	pc, err := d.pool.Acquire(ctx)
+	pc, err := d.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
 	defer pc.Release()
 	c := pc.Conn()
 	cols, rows, err := collect(ctx, c, "SELECT * FROM "+d.ident(table), true)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" {
+		err = fmt.Errorf("%w: %w", dest.ErrNoTable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
@@ -748,8 +802,8 @@ const (
 )
 
 // collect runs q and normalises its values.
-func collect(ctx context.Context, c querier, q string, rawJSON bool) ([]string, [][]any, error) {
-	rows, err := c.Query(ctx, q)
+func collect(ctx context.Context, c querier, q string, rawJSON bool, args ...any) ([]string, [][]any, error) {
+	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,7 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/dest/filelock"
@@ -28,7 +28,7 @@ func (d *Destination) Lock(ctx context.Context, req dest.LockRequest) (dest.Lock
 	if d.conn == nil {
 		d.mu.Unlock()
 		l.Unlock()
-		return nil, errors.New("sqlite destination is closed")
+		return nil, fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
 	}
 	d.tables = map[string]map[string]bool{}
 	for k, s := range d.stmts {

@@ -93,7 +93,7 @@ func PathFromURL(u *url.URL) string {
 // again if Open created it.
 func Open(ctx context.Context, path string) (*Destination, error) {
 	if path == "" {
-		return nil, errors.New("sqlite destination: no path: use sqlite://PATH, e.g. sqlite://stripeline.db")
+		return nil, dest.BadURL(errors.New("sqlite destination: no path: use sqlite://PATH, e.g. sqlite://stripeline.db"))
 	}
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
@@ -178,7 +178,7 @@ func (d *Destination) Migrate(ctx context.Context, t dest.Table) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn == nil {
-		return errors.New("sqlite destination is closed")
+		return fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
 	}
 	if err := d.ensure(t); err != nil {
 		return fmt.Errorf("migrate %s: %w", t.Name, err)
@@ -333,7 +333,7 @@ func (d *Destination) Write(ctx context.Context, b *dest.Batch) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn == nil {
-		return errors.New("sqlite destination is closed")
+		return fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
 	}
 	if err := d.write(ctx, b, idCol); err != nil {
 		return fmt.Errorf("write %s: %w", b.Table.Name, err)
@@ -453,6 +453,35 @@ func bind(s *sqlite3.Stmt, i int, v any) error {
 	}
 }
 
+// SaveState saves checkpoints without rows in one transaction.
+func (d *Destination) SaveState(ctx context.Context, states ...dest.State) (err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn == nil {
+		return fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := d.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && !d.conn.GetAutocommit() {
+			d.conn.Exec("ROLLBACK")
+		}
+	}()
+	for i := range states {
+		if err := d.saveState(&states[i]); err != nil {
+			return fmt.Errorf("save state of %s: %w", states[i].Stream, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.conn.Exec("COMMIT")
+}
+
 func (d *Destination) saveState(st *dest.State) error {
 	s, err := d.stateStmt()
 	if err != nil {
@@ -485,6 +514,12 @@ ON CONFLICT ("pipeline", "stream") DO UPDATE SET "cursor" = excluded."cursor", "
 
 // LoadState returns the saved cursors of a pipeline by stream.
 func (d *Destination) LoadState(ctx context.Context, pipeline string) (map[string]json.RawMessage, error) {
+	d.mu.Lock()
+	closed := d.conn == nil
+	d.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, dest.ErrClosed)
+	}
 	rows, err := d.readers.QueryContext(ctx, `SELECT "stream", "cursor" FROM "`+dest.StateTable+`" WHERE "pipeline" = ?`, pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("load state of pipeline %q: %w", pipeline, err)
@@ -514,7 +549,7 @@ func (d *Destination) SaveRun(ctx context.Context, r dest.Run) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn == nil {
-		return errors.New("sqlite destination is closed")
+		return fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
 	}
 	s, _, err := d.conn.Prepare(`INSERT INTO "` + dest.RunsTable + `" ("id", "pipeline", "started", "finished", "status", "streams", "error") VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT ("id") DO UPDATE SET "pipeline" = excluded."pipeline", "started" = excluded."started", "finished" = excluded."finished",
@@ -566,8 +601,8 @@ func (d *Destination) Runs(ctx context.Context, pipeline string, limit int) ([]d
 
 // Query runs a read-only SQL statement. Text comes back as string, integers
 // as int64, reals as float64, booleans as bool and NULL as nil.
-func (d *Destination) Query(ctx context.Context, q string) ([]string, [][]any, error) {
-	rows, err := d.readers.QueryContext(ctx, q)
+func (d *Destination) Query(ctx context.Context, q string, args ...any) ([]string, [][]any, error) {
+	rows, err := d.readers.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -610,6 +645,9 @@ func (d *Destination) ReadRows(ctx context.Context, table string) ([]map[string]
 	err = conn.Raw(func(dc any) error {
 		c := dc.(driver.Conn).Raw()
 		s, _, err := c.Prepare("SELECT * FROM " + Quote(table))
+		if err != nil && strings.Contains(err.Error(), "no such table") {
+			return fmt.Errorf("%w: %w", dest.ErrNoTable, err)
+		}
 		if err != nil {
 			return err
 		}

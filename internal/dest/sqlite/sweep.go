@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,7 +15,7 @@ func (d *Destination) MarkDeletedBefore(ctx context.Context, table, account stri
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn == nil {
-		return 0, errors.New("sqlite destination is closed")
+		return 0, fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
 	}
 	stmt, _, err := d.conn.Prepare(`UPDATE ` + Quote(table) + ` SET ` + Quote(dest.ColDeleted) + ` = 1 WHERE ` +
 		Quote(dest.ColDeleted) + ` = 0 AND ` + Quote(dest.ColAccount) + ` = ? AND ` + Quote(dest.ColSyncedAt) + ` < ?`)
