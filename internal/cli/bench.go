@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/stripeline/stripeline/internal/bench"
 )
-
-func init() { register(newBenchCmd) }
 
 func newBenchCmd(a *App) *cobra.Command {
 	var (
@@ -82,12 +79,13 @@ this process with --objects objects.`,
 				return usagef("--all-streams and --streams exclude each other: choose one")
 			}
 			cfg.APIBase = a.APIBase
+			cfg.Dest = a.localURL(cfg.Dest)
 			if cfg.Postgres == "" {
-				cfg.Postgres = os.Getenv("STRIPELINE_TEST_POSTGRES")
+				cfg.Postgres = a.getenv("STRIPELINE_TEST_POSTGRES")
 			}
 			cfg.Log = a.Stderr
 			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
+				f, err := os.Create(a.path(cpuProfile))
 				if err != nil {
 					return fmt.Errorf("--cpuprofile: %w", err)
 				}
@@ -102,7 +100,7 @@ this process with --objects objects.`,
 				defer runtime.SetBlockProfileRate(0)
 			}
 			if traceFile != "" {
-				f, err := os.Create(traceFile)
+				f, err := os.Create(a.path(traceFile))
 				if err != nil {
 					return fmt.Errorf("--trace: %w", err)
 				}
@@ -114,22 +112,19 @@ this process with --objects objects.`,
 			}
 			reports, err := bench.Run(cmd.Context(), cfg, args...)
 			if blockProfile != "" {
-				if f, ferr := os.Create(blockProfile); ferr == nil {
+				if f, ferr := os.Create(a.path(blockProfile)); ferr == nil {
 					_ = pprof.Lookup("block").WriteTo(f, 0)
 					f.Close()
 				}
 			}
 			if memProfile != "" {
-				if f, ferr := os.Create(memProfile); ferr == nil {
+				if f, ferr := os.Create(a.path(memProfile)); ferr == nil {
 					_ = pprof.Lookup("allocs").WriteTo(f, 0)
 					f.Close()
 				}
 			}
 			a.printBench(reports)
 			if err != nil {
-				if errors.Is(err, bench.ErrIncorrect) {
-					return fmt.Errorf("bench: %w", err)
-				}
 				return fmt.Errorf("bench: %w", err)
 			}
 			return nil

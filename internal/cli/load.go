@@ -19,8 +19,6 @@ import (
 	"github.com/stripeline/stripeline/internal/ops"
 )
 
-func init() { register(newLoadCmd) }
-
 type loadFlags struct {
 	mode        string
 	maps        []string
@@ -100,11 +98,11 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 		return usagef("--dest is used to look --key values up: give --key too")
 	}
 	if _, err := ops.LookupStream(stream); err != nil {
-		return &UsageError{Msg: inCLIWords(err)}
+		return usage(err)
 	}
 	mapping, err := ops.ParseMapping(f.maps)
 	if err != nil {
-		return &UsageError{Msg: inCLIWords(err)}
+		return usage(err)
 	}
 	format := f.inputFormat
 	if format == "" {
@@ -112,12 +110,12 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 			return usagef("reading stdin: pass --input-format csv or jsonl")
 		}
 		if format, err = ops.DetectFormat(file); err != nil {
-			return &UsageError{Msg: inCLIWords(err)}
+			return usage(err)
 		}
 	}
 	var in io.Reader = a.Stdin
 	if file != "-" {
-		fh, err := os.Open(file)
+		fh, err := os.Open(a.path(file))
 		if err != nil {
 			return fmt.Errorf("open %s: %w", file, err)
 		}
@@ -131,7 +129,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 
 	opt := ops.LoadOptions{Stream: stream, Mode: f.mode, Key: f.key, DryRun: f.dryRun, Concurrency: f.concurrency}
 	if f.dest != "" && !f.dryRun {
-		finder, closeFn, err := openReplicaFinder(ctx, f.dest)
+		finder, closeFn, err := a.openReplicaFinder(ctx, f.dest)
 		if err != nil {
 			return err
 		}
@@ -154,7 +152,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 	}
 	var prog loadProgress
 	if !f.dryRun {
-		if writerIsTerminal(a.Stderr) {
+		if a.isTerminal(a.Stderr) {
 			prog = newLoadBar(a.Stderr, stream)
 		} else {
 			prog = &loadLines{w: a.Stderr, name: "load " + stream}
@@ -169,7 +167,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 		return usageOrErr(loadErr)
 	}
 	if f.report != "" {
-		if err := ops.WriteReport(f.report, res.Results); err != nil {
+		if err := ops.WriteReport(a.path(f.report), res.Results); err != nil {
 			return err
 		}
 	}
@@ -191,7 +189,7 @@ func usageOrErr(err error) error {
 	if err == nil || errors.As(err, &fe) {
 		return err
 	}
-	return &UsageError{Msg: inCLIWords(err)}
+	return usage(err)
 }
 
 func reportHint(report string) string {
@@ -202,12 +200,12 @@ func reportHint(report string) string {
 }
 
 // openReplicaFinder opens --dest and wraps it for --key lookups.
-func openReplicaFinder(ctx context.Context, rawURL string) (ops.Finder, func(), error) {
+func (a *App) openReplicaFinder(ctx context.Context, rawURL string) (ops.Finder, func(), error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
 		return nil, nil, usagef("--dest %q is not a destination URL (e.g. sqlite://stripeline.db)", dest.Redact(rawURL))
 	}
-	d, err := dest.Open(ctx, rawURL)
+	d, err := a.openDest(ctx, rawURL)
 	if err != nil {
 		return nil, nil, err
 	}
