@@ -44,7 +44,9 @@ func newFixture(t *testing.T, opts pipeline.Options) *fixture {
 		}
 		return ""
 	}
-	opts.ClientOption = func(c *stripe.Config) { c.MaxBackoff = time.Millisecond }
+	if opts.ClientOption == nil {
+		opts.ClientOption = func(c *stripe.Config) { c.MaxBackoff = time.Millisecond }
+	}
 	opts.PollInterval = 20 * time.Millisecond
 	svc, err := pipeline.Open(context.Background(), opts)
 	if err != nil {
