@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -14,8 +13,6 @@ import (
 	"github.com/stripeline/stripeline/internal/pipeline"
 	"github.com/stripeline/stripeline/internal/server"
 )
-
-func init() { register(newServeCmd) }
 
 // defaultStore is the control store when neither --store nor the config
 // names one: the default replica's own SQLite file.
@@ -85,12 +82,12 @@ func newServeTokenCmd(a *App, f *serveFlags) *cobra.Command {
 // storeURL picks the control store: the flag, STRIPELINE_STORE, the default.
 func (a *App) storeURL(flag string) string {
 	if flag != "" {
-		return flag
+		return a.localURL(flag)
 	}
-	if v := os.Getenv("STRIPELINE_STORE"); v != "" {
-		return v
+	if v := a.getenv("STRIPELINE_STORE"); v != "" {
+		return a.localURL(v)
 	}
-	return defaultStore
+	return a.localURL(defaultStore)
 }
 
 // checkListen refuses an address beyond loopback without --public.
@@ -127,7 +124,7 @@ func (a *App) runServe(ctx context.Context, f *serveFlags, addrSet bool) error {
 	metrics := server.NewMetrics()
 	svc, err := pipeline.Open(ctx, pipeline.Options{
 		Store: a.storeURL(f.store), Logger: a.Logger(), Work: true, Schedules: true, Workers: f.workers,
-		OnRunEnd: metrics.ObserveRun, ClientOption: testClientOption,
+		OnRunEnd: metrics.ObserveRun, Getenv: a.getenv, ClientOption: a.env.clientOption,
 	})
 	if err != nil {
 		return err
