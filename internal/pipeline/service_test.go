@@ -21,12 +21,12 @@ import (
 var testStreams = []string{"customers", "products", "prices"}
 
 type fixture struct {
-	svc  *pipeline.Service
-	emu  *emulator.Emulator
+	svc *pipeline.Service
+	emu *emulator.Emulator
 	// clientOption is the Stripe client option the service was opened with.
 	clientOption func(*stripe.Config)
-	base string
-	dir  string
+	base         string
+	dir          string
 }
 
 func newFixture(t *testing.T, opts pipeline.Options) *fixture {
