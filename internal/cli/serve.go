@@ -14,16 +14,13 @@ import (
 	"github.com/stripeline/stripeline/internal/server"
 )
 
-// defaultStore is the control store when neither --store nor the config
-// names one: the default replica's own SQLite file.
-const defaultStore = "sqlite://stripeline.db"
-
 type serveFlags struct {
 	addr    string
 	store   string
 	public  bool
 	workers int
 	grace   time.Duration
+	rescue  time.Duration
 }
 
 func newServeCmd(a *App) *cobra.Command {
@@ -52,6 +49,7 @@ their last checkpoint and resume there at the next start.`,
 	cmd.Flags().BoolVar(&f.public, "public", false, "allow an --addr beyond loopback (the token is still required)")
 	cmd.Flags().IntVar(&f.workers, "workers", 2, "runs worked at once by this process")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running syncs may go on before they stop at their checkpoint")
+	cmd.Flags().DurationVar(&f.rescue, "rescue-after", 3*time.Hour, "a run going on this long is taken for dead and run again from its checkpoint (keep it above the longest run)")
 	cmd.AddCommand(newServeTokenCmd(a, f))
 	return cmd
 }
@@ -63,7 +61,7 @@ func newServeTokenCmd(a *App, f *serveFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			svc, err := pipeline.Open(ctx, pipeline.Options{Store: a.storeURL(f.store), Logger: a.Logger()})
+			svc, err := a.openService(ctx, f.store, pipeline.Options{})
 			if err != nil {
 				return err
 			}
@@ -77,17 +75,6 @@ func newServeTokenCmd(a *App, f *serveFlags) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// storeURL picks the control store: the flag, STRIPELINE_STORE, the default.
-func (a *App) storeURL(flag string) string {
-	if flag != "" {
-		return a.localURL(flag)
-	}
-	if v := a.getenv("STRIPELINE_STORE"); v != "" {
-		return a.localURL(v)
-	}
-	return a.localURL(defaultStore)
 }
 
 // checkListen refuses an address beyond loopback without --public.
@@ -122,10 +109,7 @@ func (a *App) runServe(ctx context.Context, f *serveFlags, addrSet bool) error {
 		return usagef("--grace %s: give a duration of 0 or more, e.g. 30s", f.grace)
 	}
 	metrics := server.NewMetrics()
-	svc, err := pipeline.Open(ctx, pipeline.Options{
-		Store: a.storeURL(f.store), Logger: a.Logger(), Work: true, Schedules: true, Workers: f.workers,
-		OnRunEnd: metrics.ObserveRun, Getenv: a.getenv, ClientOption: a.env.clientOption,
-	})
+	svc, err := a.openService(ctx, f.store, pipeline.Options{Work: true, Schedules: true, Workers: f.workers, RescueAfter: f.rescue, OnRunEnd: metrics.ObserveRun})
 	if err != nil {
 		return err
 	}
@@ -141,9 +125,11 @@ func (a *App) runServe(ctx context.Context, f *serveFlags, addrSet bool) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
-	if err := svc.Start(ctx); err != nil {
+	// River hard-stops when its start context ends: the shutdown below
+	// stops it gracefully instead.
+	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
-		return err
+		return a.pipelineErr(err)
 	}
 	a.Logger().Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", svc.StoreURL(), "workers", f.workers)
 	serveErr := srv.Serve(ctx, ln, 10*time.Second)

@@ -58,6 +58,9 @@ type Config struct {
 	// Restricted grants permissions to restricted keys, e.g.
 	// "rk_test_cust" → {"rak_customer_read"}; unlisted rk_ keys may do anything.
 	Restricted map[string][]string
+	// Webhooks shapes the delivery of events to registered webhook
+	// endpoints (duplicates, delays, out-of-order arrival, retries).
+	Webhooks WebhookConfig
 	// Now is the clock's start (default time.Now()).
 	Now time.Time
 }
@@ -92,6 +95,8 @@ type Emulator struct {
 	catStreams                                   []catalog.Stream
 	statsMu                                      sync.Mutex
 	byEndpoint                                   map[string]int64
+
+	hooks *hooks // webhook deliveries (webhooks.go)
 
 	reqSeq atomic.Uint64
 	rnd    *rand.Rand // for ids of writes; guarded by mu
@@ -145,6 +150,7 @@ func New(cfg Config) (*Emulator, error) {
 		faultRand:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0xfa017)),
 		byEndpoint: map[string]int64{},
 		rnd:        rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
+		hooks:      newHooks(cfg.Webhooks),
 	}
 	for _, s := range catalogStreams() {
 		if _, mine := defByName[s.Name]; mine || s.Name == "events" {

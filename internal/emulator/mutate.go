@@ -75,6 +75,7 @@ func (e *Emulator) emit(a *account, typ string, obj, prev []byte) {
 	// addEvent appends; keep the order if the clock went backwards.
 	a.events.recs = a.events.recs[:len(a.events.recs)-1]
 	a.events.recs = insertSorted(a.events.recs, r)
+	e.deliver(a, typ, r.data)
 }
 
 // streamName maps a catalog stream name to the emulator's, which match

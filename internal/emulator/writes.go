@@ -175,6 +175,9 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	if ae != nil {
 		return response{}, ae
 	}
+	if u, ok := params["url"].(string); d.name == "webhook_endpoints" && ok && !loopbackURL(u) {
+		return response{}, invalid("url", "The emulator delivers webhooks to loopback addresses only (http://127.0.0.1:PORT/…).")
+	}
 	for _, req := range append(append([]string(nil), op.Body.Required...), alsoRequired[d.name]...) {
 		if _, ok := params[req]; !ok {
 			return response{}, invalid(req, "Missing required param: "+req+".")
@@ -208,13 +211,25 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	if _, ok := over.get("metadata"); !ok {
 		over = append(over, field{"metadata", map[string]string{}})
 	}
+	if d.name == "webhook_endpoints" {
+		over.set("status", "enabled")
+		over.set("api_version", catalog.SpecVersion())
+	}
 	data := e.tpls.component(d.object).render(nil, over)
+	if d.name == "webhook_endpoints" {
+		data = withoutField(data, "secret") // shown once, in the create response
+	}
 	rec := &record{id: id, created: now, data: data}
 	if c, ok := params["test_clock"].(string); ok {
 		rec.clock = c
 	}
 	a.tables[d.name].add(rec)
 	e.emit(a, d.evCreated, data, nil)
+	if d.name == "webhook_endpoints" {
+		// The signing secret comes only in the create response.
+		connect := fmt.Sprint(params["connect"]) == "true"
+		return ok200(setField(data, "secret", appendString(nil, e.hookSecret(id, connect)))), nil
+	}
 	return ok200(data), nil
 }
 
@@ -356,6 +371,9 @@ func (e *Emulator) update(r *http.Request, tg *target, a *account) (response, *a
 	params, ae := e.writeParams(r, "POST", tg.tmpl)
 	if ae != nil {
 		return response{}, ae
+	}
+	if u, ok := params["url"].(string); d.name == "webhook_endpoints" && ok && !loopbackURL(u) {
+		return response{}, invalid("url", "The emulator delivers webhooks to loopback addresses only (http://127.0.0.1:PORT/…).")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

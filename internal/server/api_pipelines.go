@@ -110,7 +110,7 @@ func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	res, err := s.svc.Delete(r.Context(), name, drop)
+	res, err := s.svc.Delete(r.Context(), name, pipeline.DeleteOptions{DropTables: drop})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -27,6 +27,8 @@ func classifyService(err error) *apiError {
 		return &apiError{Status: http.StatusConflict, Code: "exists", Field: "name", Message: err.Error()}
 	case errors.Is(err, pipeline.ErrNotFound):
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
+	case errors.Is(err, pipeline.ErrRunning):
+		return &apiError{Status: http.StatusConflict, Code: "busy", Message: err.Error()}
 	case errors.Is(err, pipeline.ErrPaused):
 		return &apiError{Status: http.StatusConflict, Code: "paused", Message: err.Error()}
 	case errors.As(err, &fe):

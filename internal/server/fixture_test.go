@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -56,7 +57,9 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Cleanup(es.Close)
 	dir := t.TempDir()
 	metrics := server.NewMetrics()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := pipeline.Open(context.Background(), pipeline.Options{
+		Logger: log,
 		Store: "sqlite://" + filepath.Join(dir, "stripeline.db"),
 		Work:  true, Schedules: true, PollInterval: 20 * time.Millisecond,
 		OnRunEnd: metrics.ObserveRun,
@@ -75,7 +78,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	srv, err := server.New(server.Options{Service: svc, Metrics: metrics, Public: o.public, Version: "test"})
+	srv, err := server.New(server.Options{Service: svc, Metrics: metrics, Public: o.public, Version: "test", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,7 +216,7 @@ func (s *Server) deleteFromForm(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	drop, err := tablesChoice(r.PostForm.Get("tables"))
 	if err == nil {
-		_, err = s.svc.Delete(r.Context(), name, drop)
+		_, err = s.svc.Delete(r.Context(), name, pipeline.DeleteOptions{DropTables: drop})
 	}
 	if err != nil {
 		s.pipelineFlash(w, r, name, err)

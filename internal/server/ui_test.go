@@ -261,7 +261,7 @@ func TestUIPagesShowARun(t *testing.T) {
 	if live := b.get("/pipelines/acme/live", http.StatusOK); !strings.HasPrefix(strings.TrimSpace(live), `<div data-live="/pipelines/acme/live" data-active="0"`) {
 		t.Errorf("the live fragment: %.200s", live)
 	}
-	if r := b.post("/pipelines/acme/delete", url.Values{"tables": {"drop"}}); r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+	if r := b.post("/pipelines/acme/delete", url.Values{"tables": {"keep"}}); r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/" {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	if page := b.get("/", http.StatusOK); strings.Contains(page, "/pipelines/acme") {
