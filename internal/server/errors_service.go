@@ -29,6 +29,8 @@ func classifyService(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
 	case errors.Is(err, pipeline.ErrRunning):
 		return &apiError{Status: http.StatusConflict, Code: "busy", Message: err.Error()}
+	case errors.Is(err, pipeline.ErrCannotDrop):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "cannot_drop", Field: "tables", Message: err.Error()}
 	case errors.Is(err, pipeline.ErrPaused):
 		return &apiError{Status: http.StatusConflict, Code: "paused", Message: err.Error()}
 	case errors.As(err, &fe):
