@@ -45,7 +45,7 @@ their last checkpoint and resume there at the next start.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on (config server.addr)")
-	cmd.Flags().StringVar(&f.store, "store", "", "control store: sqlite://PATH or postgres://… (env STRIPELINE_STORE; default "+defaultStore+")")
+	cmd.PersistentFlags().StringVar(&f.store, "store", "", "control store: sqlite://PATH or postgres://… (env STRIPELINE_STORE; default "+defaultStore+")")
 	cmd.Flags().BoolVar(&f.public, "public", false, "allow an --addr beyond loopback (the token is still required)")
 	cmd.Flags().IntVar(&f.workers, "workers", 2, "runs worked at once by this process")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running syncs may go on before they stop at their checkpoint")
