@@ -50,14 +50,21 @@ func classify(err error) (*apiError, bool) {
 	return nil, false
 }
 
+// shown is what a client sees of err: classify's mapping, or — for a
+// failure that is not the client's — errInternal, the cause logged under
+// the request id.
+func (s *Server) shown(r *http.Request, err error) *apiError {
+	if ae, ok := classify(err); ok {
+		return ae
+	}
+	id := requestID(r.Context())
+	s.log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "error", err)
+	return errInternal(id)
+}
+
 // writeError answers an API request with err as JSON.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	ae, ok := classify(err)
-	if !ok {
-		id := requestID(r.Context())
-		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "error", err)
-		ae = errInternal(id)
-	}
+	ae := s.shown(r, err)
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stripeline"`)
 	}

@@ -60,8 +60,8 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := pipeline.Open(context.Background(), pipeline.Options{
 		Logger: log,
-		Store: "sqlite://" + filepath.Join(dir, "stripeline.db"),
-		Work:  true, Schedules: true, PollInterval: 20 * time.Millisecond,
+		Store:  "sqlite://" + filepath.Join(dir, "stripeline.db"),
+		Work:   true, Schedules: true, PollInterval: 20 * time.Millisecond,
 		OnRunEnd: metrics.ObserveRun,
 		Getenv: func(name string) string {
 			if name == "STRIPE_API_KEY_ACME" {

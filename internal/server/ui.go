@@ -114,12 +114,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 
 // renderError writes the error page for err, as classify maps it.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	ae, ok := classify(err)
-	if !ok {
-		id := requestID(r.Context())
-		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "error", err)
-		ae = errInternal(id)
-	}
+	ae := s.shown(r, err)
 	heading := http.StatusText(ae.Status)
 	if ae.Status == http.StatusNotFound {
 		heading = "Not found"
