@@ -100,31 +100,9 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 	if _, err := ops.LookupStream(stream); err != nil {
 		return usage(err)
 	}
-	mapping, err := ops.ParseMapping(f.maps)
+	rows, err := a.readLoadFile(file, f)
 	if err != nil {
-		return usage(err)
-	}
-	format := f.inputFormat
-	if format == "" {
-		if file == "-" {
-			return usagef("reading stdin: pass --input-format csv or jsonl")
-		}
-		if format, err = ops.DetectFormat(file); err != nil {
-			return usage(err)
-		}
-	}
-	var in io.Reader = a.Stdin
-	if file != "-" {
-		fh, err := os.Open(a.path(file))
-		if err != nil {
-			return fmt.Errorf("open %s: %w", file, err)
-		}
-		defer fh.Close()
-		in = fh
-	}
-	rows, err := ops.ReadRows(in, format, mapping)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return err
 	}
 
 	opt := ops.LoadOptions{Stream: stream, Mode: f.mode, Key: f.key, DryRun: f.dryRun, Concurrency: f.concurrency}
@@ -180,6 +158,38 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 			res.Summary.Failed+res.Summary.Invalid+res.Summary.Skipped, len(res.Results), res.Summary.Failed, res.Summary.Invalid, res.Summary.Skipped, reportHint(f.report))
 	}
 	return nil
+}
+
+// readLoadFile reads every row of load's FILE ("-": stdin), its columns
+// renamed by --map.
+func (a *App) readLoadFile(file string, f loadFlags) ([]ops.Row, error) {
+	mapping, err := ops.ParseMapping(f.maps)
+	if err != nil {
+		return nil, usage(err)
+	}
+	format := f.inputFormat
+	if format == "" {
+		if file == "-" {
+			return nil, usagef("reading stdin: pass --input-format csv or jsonl")
+		}
+		if format, err = ops.DetectFormat(file); err != nil {
+			return nil, usage(err)
+		}
+	}
+	var in io.Reader = a.Stdin
+	if file != "-" {
+		fh, err := os.Open(a.path(file))
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", file, err)
+		}
+		defer fh.Close()
+		in = fh
+	}
+	rows, err := ops.ReadRows(in, format, mapping)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return rows, nil
 }
 
 // usageOrErr makes option errors found by ops (bad --key, a stream that

@@ -6,43 +6,45 @@ import (
 	"strings"
 )
 
+// endpoint answers one kind of target for one method.
+type endpoint func(e *Emulator, r *http.Request, tg *target, a *account) (response, *apiError)
+
+// endpointKey is what a path names (target.kind) and the method.
+type endpointKey struct{ kind, method string }
+
+// endpoints are the API's answers.
+var endpoints = map[endpointKey]endpoint{
+	{"account", http.MethodGet}: func(e *Emulator, _ *http.Request, tg *target, a *account) (response, *apiError) {
+		return e.getAccount(a, tg)
+	},
+	{"accounts", http.MethodGet}: (*Emulator).listAccounts,
+	{"events", http.MethodGet}:   (*Emulator).listEvents,
+	{"event", http.MethodGet}: func(e *Emulator, _ *http.Request, tg *target, a *account) (response, *apiError) {
+		return e.getEvent(tg, a)
+	},
+	{"list", http.MethodGet}:      (*Emulator).list,
+	{"list", http.MethodPost}:     (*Emulator).create,
+	{"object", http.MethodGet}:    (*Emulator).retrieve,
+	{"object", http.MethodPost}:   (*Emulator).update,
+	{"object", http.MethodDelete}: (*Emulator).del,
+	{"detach", http.MethodPost}:   (*Emulator).detach,
+	{"search", http.MethodGet}:    (*Emulator).search,
+	{"empty", http.MethodGet}:     (*Emulator).emptyList,
+	{"empty_object", http.MethodGet}: func(_ *Emulator, _ *http.Request, tg *target, _ *account) (response, *apiError) {
+		return response{}, missing(objectName(tg.object), tg.id, "id")
+	},
+}
+
 // handle answers a request that passed every stage, by what its path names
 // and its method.
 func (e *Emulator) handle(r *http.Request, c *exchange) response {
-	tg, a := c.tg, c.acct
-	var res response
-	var ae *apiError
-	switch {
-	case tg.kind == "account" && r.Method == http.MethodGet:
-		res, ae = e.getAccount(a, tg)
-	case tg.kind == "accounts" && r.Method == http.MethodGet:
-		res, ae = e.listAccounts(r, tg, a)
-	case tg.kind == "events" && r.Method == http.MethodGet:
-		res, ae = e.listEvents(r, tg, a)
-	case tg.kind == "event" && r.Method == http.MethodGet:
-		res, ae = e.getEvent(tg, a)
-	case tg.kind == "list" && r.Method == http.MethodGet:
-		res, ae = e.list(r, tg, a)
-	case tg.kind == "list" && r.Method == http.MethodPost:
-		res, ae = e.create(r, tg, a)
-	case tg.kind == "object" && r.Method == http.MethodGet:
-		res, ae = e.retrieve(r, tg, a)
-	case tg.kind == "object" && r.Method == http.MethodPost:
-		res, ae = e.update(r, tg, a)
-	case tg.kind == "object" && r.Method == http.MethodDelete:
-		res, ae = e.del(r, tg, a)
-	case tg.kind == "detach" && r.Method == http.MethodPost:
-		res, ae = e.detach(r, tg, a)
-	case tg.kind == "search" && r.Method == http.MethodGet:
-		res, ae = e.search(r, tg, a)
-	case tg.kind == "empty" && r.Method == http.MethodGet:
-		res, ae = e.emptyList(r, tg, a)
-	case tg.kind == "empty_object" && r.Method == http.MethodGet:
-		ae = missing(objectName(tg.object), tg.id, "id")
-	default:
-		ae = &apiError{status: 404, typ: "invalid_request_error",
+	ep, ok := endpoints[endpointKey{c.tg.kind, r.Method}]
+	if !ok {
+		ae := &apiError{status: 404, typ: "invalid_request_error",
 			msg: fmt.Sprintf("Unrecognized request URL (%s: %s). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", r.Method, r.URL.Path)}
+		return response{ae.status, ae.body(c.reqID)}
 	}
+	res, ae := ep(e, r, c.tg, c.acct)
 	if ae != nil {
 		return response{ae.status, ae.body(c.reqID)}
 	}

@@ -151,12 +151,9 @@ func (e *Emulator) list(r *http.Request, tg *target, a *account) (response, *api
 	recs := t.recs
 	url := r.URL.Path
 	if d.parent != "" {
-		pid := tg.params[d.parentParam]
-		if d.parentInQuery {
-			pid = q.Get(d.parentParam)
-			if pid == "" {
-				return response{}, invalid(d.parentParam, "Missing required param: "+d.parentParam+".")
-			}
+		pid, ae := parentID(q, tg, d.parentParam, d.parentInQuery)
+		if ae != nil {
+			return response{}, ae
 		}
 		pt := a.tables[d.parent]
 		if _, ok := pt.byID[pid]; !ok {
@@ -269,12 +266,9 @@ func (e *Emulator) emptyList(r *http.Request, tg *target, a *account) (response,
 		return response{}, ae
 	}
 	if s.Parent != "" {
-		pid := tg.params[s.ParentParam]
-		if s.ParentInQuery {
-			pid = q.Get(s.ParentParam)
-			if pid == "" {
-				return response{}, invalid(s.ParentParam, "Missing required param: "+s.ParentParam+".")
-			}
+		pid, ae := parentID(q, tg, s.ParentParam, s.ParentInQuery)
+		if ae != nil {
+			return response{}, ae
 		}
 		e.mu.RLock()
 		_, found := a.tables[e.streamName(s.Parent)]
@@ -288,4 +282,17 @@ func (e *Emulator) emptyList(r *http.Request, tg *target, a *account) (response,
 		}
 	}
 	return ok200(renderList(r.URL.Path, nil, false)), nil
+}
+
+// parentID is the parent a child list is asked for: a path parameter, or a
+// query parameter it may not lack.
+func parentID(q url.Values, tg *target, param string, inQuery bool) (string, *apiError) {
+	if !inQuery {
+		return tg.params[param], nil
+	}
+	pid := q.Get(param)
+	if pid == "" {
+		return "", invalid(param, "Missing required param: "+param+".")
+	}
+	return pid, nil
 }

@@ -172,6 +172,9 @@ func (s *Service) openRiver(ctx context.Context) error {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.opts.Workers}}
 		cfg.LeaderElectionDisabled = !s.opts.Schedules
 	}
+	// SQLite has no LISTEN/NOTIFY: River's SQLite listener would poll a
+	// table every 50ms; polling for jobs every PollInterval is enough.
+	cfg.PollOnly = s.st.pool == nil
 	migrate := &rivermigrate.Config{Schema: s.st.schema, Logger: slog.New(slog.DiscardHandler)}
 	var err error
 	if s.st.pool != nil {

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -20,20 +21,42 @@ import (
 var testStreams = []string{"customers", "products", "prices"}
 
 type fixture struct {
-	svc  *pipeline.Service
-	emu  *emulator.Emulator
-	base string
-	dir  string
+	svc *pipeline.Service
+	emu *emulator.Emulator
+	// clientOption is the Stripe client option the service was opened with.
+	clientOption func(*stripe.Config)
+	base         string
+	dir          string
 }
 
 func newFixture(t *testing.T, opts pipeline.Options) *fixture {
+	t.Helper()
+	return newFixtureWith(t, opts, false)
+}
+
+// handlerTransport serves requests with an http.Handler in process: inside
+// a synctest bubble a real listener's goroutine waits on the network, which
+// keeps fake time from moving.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+func newFixtureWith(t *testing.T, opts pipeline.Options, inProcess bool) *fixture {
 	t.Helper()
 	emu, err := emulator.New(emulator.Config{Seed: 3, Objects: 300, ConnectedAccounts: -1, TestClocks: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	base := "http://emulator.invalid"
+	if !inProcess {
+		srv := httptest.NewServer(emu)
+		t.Cleanup(srv.Close)
+		base = srv.URL
+	}
 	dir := t.TempDir()
 	if opts.Store == "" {
 		opts.Store = "sqlite://" + filepath.Join(dir, "stripeline.db")
@@ -44,14 +67,21 @@ func newFixture(t *testing.T, opts pipeline.Options) *fixture {
 		}
 		return ""
 	}
-	opts.ClientOption = func(c *stripe.Config) { c.MaxBackoff = time.Millisecond }
-	opts.PollInterval = 20 * time.Millisecond
+	opts.ClientOption = func(c *stripe.Config) {
+		c.MaxBackoff = time.Millisecond
+		if inProcess {
+			c.HTTPClient = &http.Client{Transport: handlerTransport{emu}}
+		}
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 20 * time.Millisecond
+	}
 	svc, err := pipeline.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	if opts.Work {
+	if opts.Work || opts.Schedules {
 		if err := svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +91,7 @@ func newFixture(t *testing.T, opts pipeline.Options) *fixture {
 			svc.Stop(ctx)
 		})
 	}
-	return &fixture{svc: svc, emu: emu, base: srv.URL, dir: dir}
+	return &fixture{svc: svc, emu: emu, clientOption: opts.ClientOption, base: base, dir: dir}
 }
 
 func (f *fixture) pipeline(name string) pipeline.Pipeline {
@@ -190,4 +220,32 @@ func TestAuthFailurePausesUntilEdited(t *testing.T) {
 	if done, err = f.svc.Wait(ctx, run.ID); err != nil || done.Status != pipeline.RunSucceeded {
 		t.Fatalf("run after the edit: %v %+v", err, done)
 	}
+}
+
+// stop stops a service that was started.
+func stop(t *testing.T, svc *pipeline.Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reopen opens another Service on the fixture's store and starts it.
+func reopen(t *testing.T, f *fixture, opts pipeline.Options) *pipeline.Service {
+	t.Helper()
+	opts.Store = f.svc.StoreURL()
+	opts.Getenv = func(string) string { return "sk_test_acme123" }
+	opts.ClientOption = f.clientOption
+	svc, err := pipeline.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, svc) })
+	return svc
 }
