@@ -16,11 +16,16 @@ const (
 	plotW, plotH                           = 960, 220
 	plotLeft, plotRight, plotTop, plotBase = 64, 16, 14, 30
 	plotMaxRuns                            = 40
+	// plotLabelled is the most runs whose bars each get a label: the
+	// rows above, the run's number below.
+	plotLabelled = 24
 )
 
 // rowsPlot draws the rows each run wrote, oldest on the left, as an inline
-// SVG bar chart: bars coloured by status, a tooltip per bar, a y axis with
-// round ticks and the first, middle and last run's date below.
+// SVG bar chart: bars coloured by status, a tooltip per bar (run, rows,
+// status, start), a y axis with round ticks; with few runs each bar is
+// labelled (its rows above, its run number below), with many the first,
+// middle and last run's date stand below.
 func rowsPlot(runs []*pipeline.Run) template.HTML {
 	var done []*pipeline.Run
 	for i := len(runs) - 1; i >= 0; i-- { // runs come newest first
@@ -56,7 +61,7 @@ func rowsPlot(runs []*pipeline.Run) template.HTML {
 	barW := math.Min(34, slot*0.7)
 	for i, r := range done {
 		x := float64(plotLeft) + slot*float64(i) + (slot-barW)/2
-		h := math.Max(float64(r.Rows)/ymax*innerH, 1)
+		h := math.Max(float64(r.Rows)/ymax*innerH, 2)
 		class := "bar-other"
 		switch r.Status {
 		case pipeline.RunSucceeded:
@@ -67,6 +72,14 @@ func rowsPlot(runs []*pipeline.Run) template.HTML {
 		tip := fmt.Sprintf("Run #%d · %s rows · %s · %s", r.ID, groupDigits(r.Rows), r.Status, r.Started.UTC().Format("2006-01-02 15:04"))
 		fmt.Fprintf(&b, `<a href="/runs/%d"><rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="2"><title>%s</title></rect></a>`,
 			r.ID, class, x, y(0)-h, barW, h, html.EscapeString(tip))
+		if len(done) <= plotLabelled {
+			fmt.Fprintf(&b, `<text class="val" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x+barW/2, y(0)-h-5, shortCount(float64(r.Rows)))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">#%d</text>`, x+barW/2, plotH-10, r.ID)
+		}
+	}
+	if len(done) <= plotLabelled {
+		b.WriteString(`</svg>`)
+		return template.HTML(b.String())
 	}
 	for _, i := range labelIndexes(len(done)) {
 		x := float64(plotLeft) + slot*float64(i) + slot/2

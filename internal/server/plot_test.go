@@ -36,8 +36,20 @@ func TestRowsPlotDrawsFinishedRunsOldestFirst(t *testing.T) {
 	if first < 0 || second < 0 || first > second {
 		t.Fatalf("tooltips missing or out of order:\n%s", svg)
 	}
-	if !strings.Contains(svg, `class="bar-failed"`) || !strings.Contains(svg, ">1.5k<") || !strings.Contains(svg, "Mar 1 12:00") {
-		t.Fatalf("plot lacks a failed bar, the 1.5k tick or a date:\n%s", svg)
+	if !strings.Contains(svg, `class="bar-failed"`) || !strings.Contains(svg, ">1.5k<") || !strings.Contains(svg, `class="val"`) || !strings.Contains(svg, ">1.2k<") || !strings.Contains(svg, ">#2<") {
+		t.Fatalf("plot lacks a failed bar, the 1.5k tick, or a bar's rows and number:\n%s", svg)
+	}
+	// Many runs: no label per bar, dates below instead.
+	var many []*pipeline.Run
+	for i := 60; i > 0; i-- {
+		many = append(many, &pipeline.Run{ID: int64(i), Status: pipeline.RunSucceeded, Started: t0.Add(time.Duration(i) * time.Hour), Finished: t0, Rows: int64(i)})
+	}
+	svg = string(rowsPlot(many))
+	if n := strings.Count(svg, "<rect"); n != plotMaxRuns {
+		t.Fatalf("%d bars, want the last %d runs", n, plotMaxRuns)
+	}
+	if strings.Contains(svg, `class="val"`) || !strings.Contains(svg, "Mar 2 09:00") || !strings.Contains(svg, "Mar 4 00:00") {
+		t.Fatalf("a plot of many runs should be labelled by date (first Mar 2 09:00, last Mar 4 00:00):\n%s", svg)
 	}
 	if empty := string(rowsPlot(nil)); !strings.Contains(empty, "No finished runs yet") {
 		t.Fatalf("empty plot: %s", empty)

@@ -44,10 +44,16 @@ func (s *Server) routesInit() {
 	ui("POST /pipelines/{name}/delete", s.deleteFromForm)
 	ui("GET /runs/{id}", s.runPage)
 	ui("GET /runs/{id}/live", s.runLive)
+	ui("/", s.uiNotFound)
 }
 
 // apiNotFound answers API paths and methods no route has, in JSON.
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found",
 		Message: r.Method + " " + r.URL.Path + " is not an API route: /api/v1/openapi.json lists them"})
+}
+
+// uiNotFound answers pages no route has.
+func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request) {
+	s.renderStatus(w, r, http.StatusNotFound, "Not found", "There is no page at "+r.URL.Path+".")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/engine"
 	"github.com/stripeline/stripeline/internal/pipeline"
 )
 
@@ -60,9 +61,13 @@ type pipelineData struct {
 	Runs     []*pipeline.Run
 	Current  *pipeline.Run
 	Progress []pipeline.StreamProgress
-	Plot     template.HTML
-	Active   bool
-	Flash    string
+	// LastStreams are the tables of the newest run that read any, with
+	// what that run wrote to each.
+	LastStreams []*engine.StreamResult
+	LastRun     *pipeline.Run
+	Plot        template.HTML
+	Active      bool
+	Flash       string
 }
 
 func (s *Server) pipelineData(r *http.Request, name string) (*pipelineData, error) {
@@ -78,6 +83,12 @@ func (s *Server) pipelineData(r *http.Request, name string) (*pipelineData, erro
 	if len(runs) > 0 && !runs[0].Status.Finished() {
 		d.Current, d.Active = runs[0], true
 		d.Progress = s.svc.Progress(runs[0].ID)
+	}
+	for _, r := range runs {
+		if r.Status.Finished() && len(r.Streams) > 0 {
+			d.LastStreams, d.LastRun = r.Streams, r
+			break
+		}
 	}
 	if len(runs) > 15 {
 		runs = runs[:15]
