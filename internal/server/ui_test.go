@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stripeline/stripeline/internal/dest"
 )
 
 // browser is a logged-in UI session: its cookie and the CSRF token its
@@ -261,8 +264,16 @@ func TestUIPagesShowARun(t *testing.T) {
 	if live := b.get("/pipelines/acme/live", http.StatusOK); !strings.HasPrefix(strings.TrimSpace(live), `<div data-live="/pipelines/acme/live" data-active="0"`) {
 		t.Errorf("the live fragment: %.200s", live)
 	}
-	if r := b.post("/pipelines/acme/delete", url.Values{"tables": {"keep"}}); r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+	if r := b.post("/pipelines/acme/delete", url.Values{"tables": {"drop"}}); r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/" {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	d, err := dest.Open(context.Background(), f.pipelineJSON("acme")["dest"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.(dest.Reader).ReadRows(context.Background(), "customers"); !errors.Is(err, dest.ErrNoTable) {
+		t.Fatalf("customers after a delete that drops the tables: %v", err)
 	}
 	if page := b.get("/", http.StatusOK); strings.Contains(page, "/pipelines/acme") {
 		t.Fatal("the deleted pipeline is still listed")
