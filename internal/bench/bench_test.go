@@ -18,7 +18,7 @@ const childEnv = "STRIPELINE_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(cli.Run(context.Background(), cli.ProcessEnv()))
 	}
 	os.Exit(m.Run())
 }

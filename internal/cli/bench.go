@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"runtime"
-	"runtime/pprof"
-	"runtime/trace"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -17,15 +13,10 @@ import (
 	"github.com/stripeline/stripeline/internal/bench"
 )
 
-func init() { register(newBenchCmd) }
-
 func newBenchCmd(a *App) *cobra.Command {
 	var (
-		cfg          bench.Config
-		cpuProfile   string
-		memProfile   string
-		blockProfile string
-		traceFile    string
+		cfg  bench.Config
+		prof profiles
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [backfill|small-streams|throughput|memory|incremental]...",
@@ -57,79 +48,23 @@ this process with --objects objects.`,
   stripeline bench throughput --objects 200000 --format json
   stripeline bench --objects 100000 --dest postgres://postgres@127.0.0.1:5432/test`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, s := range args {
-				known := false
-				for _, k := range bench.Scenarios {
-					known = known || s == k
-				}
-				if !known {
-					return usagef("unknown scenario %q: use %s", s, strings.Join(bench.Scenarios, ", "))
-				}
-			}
-			if cfg.Objects <= 0 {
-				return usagef("--objects must be positive, got %d", cfg.Objects)
-			}
-			if cfg.SmallObjects <= 0 {
-				return usagef("--small-objects must be positive, got %d", cfg.SmallObjects)
-			}
-			if cfg.TestClocks < 0 {
-				return usagef("--test-clocks must be 0 or more, got %d", cfg.TestClocks)
-			}
-			if cfg.TestClocks == 0 {
-				cfg.TestClocks = -1 // none
-			}
-			if cfg.AllStreams && cmd.Flags().Changed("streams") {
-				return usagef("--all-streams and --streams exclude each other: choose one")
+			if err := checkBench(&cfg, args, cmd.Flags().Changed("streams")); err != nil {
+				return err
 			}
 			cfg.APIBase = a.APIBase
+			cfg.Dest = a.localURL(cfg.Dest)
 			if cfg.Postgres == "" {
-				cfg.Postgres = os.Getenv("STRIPELINE_TEST_POSTGRES")
+				cfg.Postgres = a.getenv("STRIPELINE_TEST_POSTGRES")
 			}
 			cfg.Log = a.Stderr
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
-			if blockProfile != "" {
-				runtime.SetBlockProfileRate(1)
-				defer runtime.SetBlockProfileRate(0)
-			}
-			if traceFile != "" {
-				f, err := os.Create(traceFile)
-				if err != nil {
-					return fmt.Errorf("--trace: %w", err)
-				}
-				defer f.Close()
-				if err := trace.Start(f); err != nil {
-					return fmt.Errorf("--trace: %w", err)
-				}
-				defer trace.Stop()
+			stop, err := a.startProfiles(prof)
+			if err != nil {
+				return err
 			}
 			reports, err := bench.Run(cmd.Context(), cfg, args...)
-			if blockProfile != "" {
-				if f, ferr := os.Create(blockProfile); ferr == nil {
-					_ = pprof.Lookup("block").WriteTo(f, 0)
-					f.Close()
-				}
-			}
-			if memProfile != "" {
-				if f, ferr := os.Create(memProfile); ferr == nil {
-					_ = pprof.Lookup("allocs").WriteTo(f, 0)
-					f.Close()
-				}
-			}
+			stop()
 			a.printBench(reports)
 			if err != nil {
-				if errors.Is(err, bench.ErrIncorrect) {
-					return fmt.Errorf("bench: %w", err)
-				}
 				return fmt.Errorf("bench: %w", err)
 			}
 			return nil
@@ -151,11 +86,35 @@ this process with --objects objects.`,
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "requests in flight (default: rate × latency for backfill, the engine's default otherwise)")
 	f.IntVar(&cfg.PerStream, "per-stream", 0, "requests in flight per stream (default: endpoint rate × latency for backfill)")
 	f.IntVar(&cfg.Changes, "changes", 10_000, "incremental: changes made before the incremental sync (creates, updates, deletes)")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE")
-	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to FILE")
-	f.StringVar(&blockProfile, "blockprofile", "", "write a profile of where this process's goroutines waited to FILE")
-	f.StringVar(&traceFile, "trace", "", "write an execution trace of this process to FILE (go tool trace)")
+	f.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of this process to FILE")
+	f.StringVar(&prof.mem, "memprofile", "", "write an allocation profile of this process to FILE")
+	f.StringVar(&prof.block, "blockprofile", "", "write a profile of where this process's goroutines waited to FILE")
+	f.StringVar(&prof.trace, "trace", "", "write an execution trace of this process to FILE (go tool trace)")
 	return cmd
+}
+
+// checkBench refuses unknown scenarios and bad sizes; no test clocks is
+// bench.Config's -1.
+func checkBench(cfg *bench.Config, scenarios []string, streamsGiven bool) error {
+	for _, s := range scenarios {
+		if !slices.Contains(bench.Scenarios, s) {
+			return usagef("unknown scenario %q: use %s", s, strings.Join(bench.Scenarios, ", "))
+		}
+	}
+	switch {
+	case cfg.Objects <= 0:
+		return usagef("--objects must be positive, got %d", cfg.Objects)
+	case cfg.SmallObjects <= 0:
+		return usagef("--small-objects must be positive, got %d", cfg.SmallObjects)
+	case cfg.TestClocks < 0:
+		return usagef("--test-clocks must be 0 or more, got %d", cfg.TestClocks)
+	case cfg.AllStreams && streamsGiven:
+		return usagef("--all-streams and --streams exclude each other: choose one")
+	}
+	if cfg.TestClocks == 0 {
+		cfg.TestClocks = -1 // none
+	}
+	return nil
 }
 
 // benchTop is how many endpoints or streams a report lists.

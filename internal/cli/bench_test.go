@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"testing"
 
@@ -10,11 +8,10 @@ import (
 )
 
 func TestBenchThroughputCLI(t *testing.T) {
-	t.Setenv("STRIPELINE_TEST_POSTGRES", "")
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), []string{"bench", "throughput", "--objects", "2000", "--format", "json"}, nil, &stdout, &stderr)
+	t.Parallel()
+	code, stdout, stderr := run(t, "bench", "throughput", "--objects", "2000", "--format", "json")
 	if code != cli.ExitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var out struct {
 		Machine struct {
@@ -30,11 +27,11 @@ func TestBenchThroughputCLI(t *testing.T) {
 			Correct       bool    `json:"correct"`
 		} `json:"reports"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("%v: %s", err, stdout.String())
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
 	}
 	if out.Machine.CPUs == 0 || len(out.Reports) != 1 {
-		t.Fatalf("unexpected output: %s", stdout.String())
+		t.Fatalf("unexpected output: %s", stdout)
 	}
 	r := out.Reports[0]
 	if r.Scenario != "throughput" || r.Dest != "sqlite" || !r.Correct || r.Objects == 0 || r.Rows < r.Objects || r.Requests == 0 || r.ObjectsPerSec <= 0 {
@@ -43,8 +40,8 @@ func TestBenchThroughputCLI(t *testing.T) {
 }
 
 func TestBenchUnknownScenarioIsUsage(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := cli.Run(context.Background(), []string{"bench", "sideways"}, nil, &stdout, &stderr); code != cli.ExitUsage {
-		t.Fatalf("exit %d, want %d: %s", code, cli.ExitUsage, stderr.String())
+	t.Parallel()
+	if code, _, stderr := run(t, "bench", "sideways"); code != cli.ExitUsage {
+		t.Fatalf("exit %d, want %d: %s", code, cli.ExitUsage, stderr)
 	}
 }

@@ -16,8 +16,6 @@ import (
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
-func init() { register(newCheckCmd) }
-
 // Stream access as `check` reports it.
 const (
 	accessReadable  = "readable"

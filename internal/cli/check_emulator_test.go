@@ -46,6 +46,7 @@ func checkEmulator(t *testing.T) (*emulator.Emulator, string) {
 // TestCheckAgainstEmulator: a secret test key reads every top-level stream
 // of the emulated account.
 func TestCheckAgainstEmulator(t *testing.T) {
+	t.Parallel()
 	emu, base := checkEmulator(t)
 	const key = "sk_test_checkemulator0000000001"
 	code, out, errOut := runCLI(t, base, key, "check", "--format", "json")
@@ -84,6 +85,7 @@ func TestCheckAgainstEmulator(t *testing.T) {
 // the account, customers and charges (the latter through write) still passes (exit 0) and reports every other
 // emulated stream forbidden, naming the permission it lacks.
 func TestCheckRestrictedKeyAgainstEmulator(t *testing.T) {
+	t.Parallel()
 	_, base := checkEmulator(t)
 	code, out, errOut := runCLI(t, base, restrictedKey, "check", "--format", "json")
 	if code != 0 {
@@ -126,13 +128,14 @@ func TestCheckRestrictedKeyAgainstEmulator(t *testing.T) {
 // TestCheckBadKeyAgainstEmulator: a key the emulator rejects exits 1 with
 // one sentence and no trace of the key.
 func TestCheckBadKeyAgainstEmulator(t *testing.T) {
+	t.Parallel()
 	_, base := checkEmulator(t)
 	const bad = "sk_test_not-a-valid-key-5678abcd"
 	code, out, errOut := runCLI(t, base, bad, "check")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s", code, errOut)
 	}
-	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…abcd (401): check STRIPE_API_KEY")
+	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…abcd (401): check the key (STRIPE_API_KEY)")
 	if strings.Contains(out+errOut, bad) || strings.Contains(out+errOut, "not-a-valid-key") {
 		t.Errorf("output contains the key: %s%s", out, errOut)
 	}

@@ -1,16 +1,12 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,23 +17,6 @@ import (
 )
 
 const checkKey = "sk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
-
-// runCLI runs stripeline with args against base and returns exit code, stdout, stderr.
-func runCLI(t *testing.T, base, key string, args ...string) (int, string, string) {
-	t.Helper()
-	dir := t.TempDir()
-	t.Chdir(dir)
-	// Fast pacing so probing a hundred streams takes milliseconds.
-	if err := os.WriteFile(filepath.Join(dir, "stripeline.yaml"), []byte("max_rps: 1000\nendpoint_rps: 1000\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("STRIPELINE_CONFIG", "")
-	t.Setenv("STRIPE_API_BASE", base)
-	t.Setenv("STRIPE_API_KEY", key)
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
 
 // fakeStripe answers /v1/account and lists; /v1/charges is forbidden to the key.
 func fakeStripe(t *testing.T, wantKey string) *httptest.Server {
@@ -79,6 +58,7 @@ func topLevelStreams() map[string]bool {
 }
 
 func TestCheckSucceeds(t *testing.T) {
+	t.Parallel()
 	srv := fakeStripe(t, checkKey)
 	code, out, errOut := runCLI(t, srv.URL, checkKey, "check")
 	if code != 0 {
@@ -147,19 +127,21 @@ func oneSentence(t *testing.T, errOut string, want string) {
 }
 
 func TestCheckBadKey(t *testing.T) {
+	t.Parallel()
 	srv := fakeStripe(t, checkKey)
 	bad := "sk_test_51ZzZzZzZzZzZzZzZzZzZzZzZz9999999999wxyz"
 	code, out, errOut := runCLI(t, srv.URL, bad, "check")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…wxyz (401): check STRIPE_API_KEY")
+	oneSentence(t, errOut, "stripeline: Stripe rejected the API key sk_test_…wxyz (401): check the key (STRIPE_API_KEY)")
 	if strings.Contains(out+errOut, bad) || strings.Contains(out+errOut, "9999999999") {
 		t.Errorf("output contains the key: %s%s", out, errOut)
 	}
 }
 
 func TestCheckMissingOrMalformedKey(t *testing.T) {
+	t.Parallel()
 	srv := fakeStripe(t, checkKey)
 	for _, key := range []string{"", "pk_test_notasecretkey"} {
 		code, _, errOut := runCLI(t, srv.URL, key, "check")
@@ -177,9 +159,11 @@ func TestCheckMissingOrMalformedKey(t *testing.T) {
 // the base at the first failure, shows each retry, and ends with one
 // sentence and exit 1.
 func TestCheckUnreachable(t *testing.T) {
-	cli.SetTestClientOption(t, func(c *stripe.Config) { c.MaxBackoff = time.Millisecond })
+	t.Parallel()
 	base := "http://" + freeAddr(t)
-	code, out, errOut := runCLI(t, base, checkKey, "check")
+	env := cliEnv(t, base, checkKey, "check")
+	cli.SetTestClientOption(&env, func(c *stripe.Config) { c.MaxBackoff = time.Millisecond })
+	code, out, errOut := invoke(t, env)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
@@ -190,7 +174,7 @@ func TestCheckUnreachable(t *testing.T) {
 	want := []string{
 		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 2 of 3 in ",
 		"level=WARN msg=\"cannot reach " + base + " (connection refused); retrying GET /v1/account, attempt 3 of 3 in ",
-		"stripeline: cannot reach Stripe at " + base + ": connection refused — check --api-base / the network (3 attempts)",
+		"stripeline: cannot reach Stripe at " + base + ": connection refused — check the API base URL (STRIPE_API_BASE) and the network (3 attempts)",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), errOut)
@@ -219,6 +203,7 @@ func freeAddr(t *testing.T) string {
 // TestCheckAgainstStripeMock runs check against Stripe's official mock
 // (go tool stripe-mock), skipping when it cannot be started.
 func TestCheckAgainstStripeMock(t *testing.T) {
+	t.Parallel()
 	base := startStripeMock(t)
 	code, out, errOut := runCLI(t, base, "sk_test_123", "check", "--format", "json")
 	if code != 0 {

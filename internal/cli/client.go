@@ -56,15 +56,11 @@ func (a *App) Client(opts ...ClientOption) (*stripe.Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if testClientOption != nil {
-		testClientOption(&cfg)
+	if a.env.clientOption != nil {
+		a.env.clientOption(&cfg)
 	}
 	return stripe.New(cfg)
 }
-
-// testClientOption, set by tests only, adjusts every client last (e.g. a
-// millisecond backoff so retries take no real time).
-var testClientOption ClientOption
 
 // reportRetry shows a retry as it happens: above the progress bars while
 // they are drawn, otherwise as a log line on stderr (warn, info for 429s,

@@ -18,8 +18,6 @@ import (
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
-func init() { register(newDemoCmd) }
-
 // demoKey is the test key the demo uses against its own emulator.
 const demoKey = "sk_test_stripelinedemo"
 
@@ -60,7 +58,7 @@ func (a *App) runDemo(ctx context.Context, db string, objects int, seed int64, k
 	if objects <= 0 {
 		return usagef("--objects must be positive, got %d", objects)
 	}
-	begin := time.Now()
+	begin := a.now()
 	emu, err := emulator.New(emulator.Config{Seed: seed, Objects: objects})
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
@@ -77,7 +75,7 @@ func (a *App) runDemo(ctx context.Context, db string, objects int, seed int64, k
 
 	if !keep {
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-			if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := os.Remove(a.path(db) + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove the old demo replica: %w", err)
 			}
 		}
@@ -86,7 +84,10 @@ func (a *App) runDemo(ctx context.Context, db string, objects int, seed int64, k
 	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(db)
+	abs, err := filepath.Abs(a.path(db))
+	if err != nil {
+		return fmt.Errorf("--db %s: %w", db, err)
+	}
 	dst, err := dest.Open(ctx, "sqlite://"+abs)
 	if err != nil {
 		return err

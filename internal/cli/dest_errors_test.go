@@ -57,6 +57,7 @@ func notThere(t *testing.T, path string) {
 }
 
 func TestSyncUnwritableDirectory(t *testing.T) {
+	t.Parallel()
 	base := destEmulator(t)
 	// Running as root, a directory's mode does not stop writes; a path
 	// whose parent is a regular file fails for every user (ENOTDIR).
@@ -91,6 +92,7 @@ func TestSyncUnwritableDirectory(t *testing.T) {
 }
 
 func TestSyncUnreachableServer(t *testing.T) {
+	t.Parallel()
 	base := destEmulator(t)
 	cases := []struct{ dest, want string }{
 		{"postgres://someone:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", "postgres://someone:xxxxx@127.0.0.1:1/db"},
@@ -105,6 +107,7 @@ func TestSyncUnreachableServer(t *testing.T) {
 }
 
 func TestSyncBadDSN(t *testing.T) {
+	t.Parallel()
 	base := destEmulator(t)
 	dir := t.TempDir()
 	cases := []struct{ name, dest, want string }{
@@ -116,7 +119,6 @@ func TestSyncBadDSN(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Chdir(dir)
 			code, out, errOut := runCLI(t, base, destKey, "sync", "--dest", c.dest, "--streams", "customers")
 			assertDestFailure(t, code, out, errOut, c.want)
 		})
@@ -133,6 +135,7 @@ func TestSyncBadDSN(t *testing.T) {
 // TestSyncMissingPostgresDatabase points at a running server whose
 // database does not exist: one sentence, and no schema is created anywhere.
 func TestSyncMissingPostgresDatabase(t *testing.T) {
+	t.Parallel()
 	raw := os.Getenv("STRIPELINE_TEST_POSTGRES")
 	if raw == "" {
 		t.Skip("STRIPELINE_TEST_POSTGRES is not set; skipping")
@@ -170,6 +173,7 @@ func TestSyncMissingPostgresDatabase(t *testing.T) {
 // TestReadMissingReplica: query and export of a replica that is not there
 // say so and create nothing (no empty SQLite file, no directory).
 func TestReadMissingReplica(t *testing.T) {
+	t.Parallel()
 	base := destEmulator(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "typo.db")

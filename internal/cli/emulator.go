@@ -15,8 +15,6 @@ import (
 	"github.com/stripeline/stripeline/internal/emulator"
 )
 
-func init() { register(newEmulatorCmd) }
-
 func newEmulatorCmd(a *App) *cobra.Command {
 	var (
 		addr        string
@@ -112,7 +110,7 @@ func isLoopback(host string) bool {
 }
 
 func (a *App) runEmulator(ctx context.Context, addr string, cfg emulator.Config) error {
-	begin := time.Now()
+	begin := a.now()
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)

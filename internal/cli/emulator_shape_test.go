@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 // clocks: the clocks are there, and lists the default shape leaves empty
 // hold objects.
 func TestEmulatorCLIShapes(t *testing.T) {
+	t.Parallel()
 	base := startEmulatorCLI(t, "--objects", "600", "--test-clocks", "7", "--shape", "small-streams", "--connected-accounts", "0")
 	var counts map[string]int
 	getJSON(t, base+"/_emulator/counts", &counts)
@@ -33,14 +32,14 @@ func TestEmulatorCLIShapes(t *testing.T) {
 }
 
 func TestEmulatorCLIBadShapeFlags(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--shape", "huge"},
 		{"--test-clocks", "-3"},
 	} {
-		var stdout, stderr bytes.Buffer
-		code := cli.Run(context.Background(), append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...), strings.NewReader(""), &stdout, &stderr)
-		if code != cli.ExitUsage || !strings.Contains(stderr.String(), strings.TrimPrefix(args[0], "--")) {
-			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		code, _, stderr := run(t, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
+		if code != cli.ExitUsage || !strings.Contains(stderr, strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}
 	}
 }
@@ -48,12 +47,11 @@ func TestEmulatorCLIBadShapeFlags(t *testing.T) {
 // TestBenchSmallStreamsCLI runs the small-streams scenario at a tiny size
 // and no latency: every stream replicated, the floor counted per clock.
 func TestBenchSmallStreamsCLI(t *testing.T) {
-	t.Setenv("STRIPELINE_TEST_POSTGRES", "")
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), []string{"bench", "small-streams", "--small-objects", "300", "--test-clocks", "3",
-		"--latency", "1ms", "--rps", "2000", "--endpoint-rps", "2000", "--format", "json"}, nil, &stdout, &stderr)
+	t.Parallel()
+	code, stdout, stderr := run(t, "bench", "small-streams", "--small-objects", "300", "--test-clocks", "3",
+		"--latency", "1ms", "--rps", "2000", "--endpoint-rps", "2000", "--format", "json")
 	if code != cli.ExitOK {
-		t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
 	var out struct {
 		Reports []struct {
@@ -67,11 +65,11 @@ func TestBenchSmallStreamsCLI(t *testing.T) {
 			ByEndpoint map[string]int64 `json:"by_endpoint"`
 		} `json:"reports"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("%v: %s", err, stdout.String())
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
 	}
 	if len(out.Reports) != 1 {
-		t.Fatalf("reports: %s", stdout.String())
+		t.Fatalf("reports: %s", stdout)
 	}
 	r := out.Reports[0]
 	if r.Scenario != "small-streams" || !r.Correct || r.Streams < 90 || r.Floor.TestClocks != 3 || r.Floor.ClockListings != 9 || r.ByEndpoint["GET /v1/customers"] < 4 {
@@ -80,9 +78,9 @@ func TestBenchSmallStreamsCLI(t *testing.T) {
 }
 
 func TestBenchAllStreamsExcludesStreams(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), []string{"bench", "incremental", "--all-streams", "--streams", "customers"}, nil, &stdout, &stderr)
-	if code != cli.ExitUsage || !strings.Contains(stderr.String(), "--all-streams") {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+	t.Parallel()
+	code, _, stderr := run(t, "bench", "incremental", "--all-streams", "--streams", "customers")
+	if code != cli.ExitUsage || !strings.Contains(stderr, "--all-streams") {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }

@@ -53,14 +53,12 @@ func (w *addrWatcher) String() string {
 // cancelled (and must exit 0) when the test ends.
 func startEmulatorCLI(t *testing.T, args ...string) string {
 	t.Helper()
-	t.Chdir(t.TempDir())
-	t.Setenv("STRIPELINE_CONFIG", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &addrWatcher{base: make(chan string, 1)}
+	env := testEnv(t, nil, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
+	env.Stdout, env.Stderr = io.Discard, stderr
 	done := make(chan int, 1)
-	go func() {
-		done <- cli.Run(ctx, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, stderr)
-	}()
+	go func() { done <- cli.Run(ctx, env) }()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
@@ -81,6 +79,7 @@ func startEmulatorCLI(t *testing.T, args ...string) string {
 // its biggest list with limit=100 through the real client: every object
 // the emulator holds arrives once, in order, with no gap.
 func TestEmulatorCLIServesPagedAccount(t *testing.T) {
+	t.Parallel()
 	base := startEmulatorCLI(t, "--objects", "20000", "--seed", "5")
 
 	var counts map[string]int
@@ -157,6 +156,7 @@ func getJSON(t *testing.T, u string, v any) {
 // those over the limit get Stripe's 429 (error.code rate_limit, the
 // Stripe-Rate-Limited-Reason header), the others succeed.
 func TestEmulatorCLIRateLimit(t *testing.T) {
+	t.Parallel()
 	base := startEmulatorCLI(t, "--objects", "500", "--rps", "5")
 	const n = 40
 	type answer struct {
@@ -205,16 +205,14 @@ func TestEmulatorCLIRateLimit(t *testing.T) {
 // TestEmulatorCLIRefusesPublicAddr: a non-loopback --addr without
 // --public is a usage error (exit 2) and nothing listens.
 func TestEmulatorCLIRefusesPublicAddr(t *testing.T) {
-	t.Chdir(t.TempDir())
-	t.Setenv("STRIPELINE_CONFIG", "")
+	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:0", "192.0.2.10:12111", ":12111"} {
-		var stdout, stderr bytes.Buffer
-		code := cli.Run(context.Background(), []string{"emulator", "--addr", addr, "--objects", "100"}, strings.NewReader(""), &stdout, &stderr)
+		code, _, stderr := run(t, "emulator", "--addr", addr, "--objects", "100")
 		if code != 2 {
-			t.Errorf("--addr %s: exit %d, want 2 (%s)", addr, code, stderr.String())
+			t.Errorf("--addr %s: exit %d, want 2 (%s)", addr, code, stderr)
 		}
-		if !strings.Contains(stderr.String(), "not a loopback address") || !strings.Contains(stderr.String(), "--public") {
-			t.Errorf("--addr %s: stderr %q", addr, stderr.String())
+		if !strings.Contains(stderr, "not a loopback address") || !strings.Contains(stderr, "--public") {
+			t.Errorf("--addr %s: stderr %q", addr, stderr)
 		}
 	}
 }

@@ -11,15 +11,13 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
-	"github.com/tidwall/gjson"
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
 	"github.com/stripeline/stripeline/internal/dest/files"
+	"github.com/stripeline/stripeline/internal/engine"
 )
-
-func init() { register(newExportCmd) }
 
 func newExportCmd(a *App) *cobra.Command {
 	var (
@@ -45,7 +43,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 			default:
 				return usagef("--format %q is not supported for export: use csv, jsonl or parquet", format)
 			}
-			if format == files.Parquet && out == "" && isTerminal(a.Stdout) {
+			if format == files.Parquet && out == "" && a.isTerminal(a.Stdout) {
 				return usagef("parquet is binary: give --out FILE or redirect stdout")
 			}
 			stream := args[0]
@@ -65,7 +63,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 			if out == "" {
 				return files.WriteTable(a.Stdout, format, stream, cols, rows)
 			}
-			return writeFileAtomic(out, func(w io.Writer) error { return files.WriteTable(w, format, stream, cols, rows) })
+			return writeFileAtomic(a.path(out), func(w io.Writer) error { return files.WriteTable(w, format, stream, cols, rows) })
 		},
 	}
 	f := cmd.Flags()
@@ -79,7 +77,7 @@ bookkeeping columns; --from-stripe lists the objects from the API instead.`,
 // exportFromReplica reads the stream's table through dest.Reader; columns
 // follow the catalog's order, then any others, then the bookkeeping ones.
 func (a *App) exportFromReplica(ctx context.Context, u, stream string) ([]dest.Column, [][]any, error) {
-	dst, err := openReplica(ctx, u)
+	dst, err := a.openReplica(ctx, u)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,7 +159,7 @@ func inferType(rows []map[string]any, name string) catalog.Type {
 }
 
 // exportFromStripe lists a top-level stream from the API and turns each
-// object into the replica's columns.
+// object into the replica's columns, converted as a sync converts them.
 func (a *App) exportFromStripe(ctx context.Context, stream string) ([]dest.Column, [][]any, error) {
 	s, ok := catalog.Lookup(stream)
 	if !ok {
@@ -174,61 +172,24 @@ func (a *App) exportFromStripe(ctx context.Context, stream string) ([]dest.Colum
 	if err != nil {
 		return nil, nil, err
 	}
-	cols := make([]dest.Column, len(s.Columns))
-	for i, c := range s.Columns {
-		cols[i] = dest.Column{Name: c.Name, Type: c.Type}
-	}
+	conv := engine.NewConverter(s, nil)
 	q := url.Values{}
 	for k, v := range s.ListParams {
 		q.Set(k, v)
 	}
 	var rows [][]any
 	err = client.Each(ctx, s.Path, q, func(obj json.RawMessage) error {
-		row := make([]any, len(cols))
-		for i, c := range cols {
-			row[i] = fieldValue(gjson.GetBytes(obj, gjsonPath(c.Name)), c.Type)
+		row, err := conv.Row(obj, "")
+		if err != nil {
+			return err
 		}
-		rows = append(rows, row)
+		rows = append(rows, row.Values)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list %s: %w", stream, err)
 	}
-	return cols, rows, nil
-}
-
-func gjsonPath(name string) string {
-	out := make([]byte, 0, len(name))
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case '.', '*', '?', '|', '#', '@', '\\':
-			out = append(out, '\\')
-		}
-		out = append(out, name[i])
-	}
-	return string(out)
-}
-
-// fieldValue renders one top-level field as the replica stores it.
-func fieldValue(v gjson.Result, t catalog.Type) any {
-	if !v.Exists() || v.Type == gjson.Null {
-		return nil
-	}
-	switch t {
-	case catalog.TypeInteger:
-		return v.Int()
-	case catalog.TypeNumber:
-		return v.Float()
-	case catalog.TypeBoolean:
-		return v.Bool()
-	case catalog.TypeJSON:
-		return json.RawMessage(v.Raw)
-	default:
-		if v.IsObject() {
-			return v.Get("id").String() // an expanded reference holds its id
-		}
-		return v.String()
-	}
+	return conv.Columns(), rows, nil
 }
 
 // writeFileAtomic writes path through a temp file in the same directory,

@@ -14,8 +14,6 @@ import (
 	"github.com/stripeline/stripeline/internal/ops"
 )
 
-func init() { register(newGetCmd) }
-
 func newGetCmd(a *App) *cobra.Command {
 	var expand []string
 	cmd := &cobra.Command{
@@ -39,12 +37,12 @@ without a telling prefix (coupons, plans) need the stream: get coupons SUMMER25.
 				id = args[0]
 				s, err := ops.StreamForID(id)
 				if err != nil {
-					return &UsageError{Msg: err.Error()}
+					return usage(err)
 				}
 				stream = s
 			}
 			if _, err := ops.LookupStream(stream); err != nil {
-				return &UsageError{Msg: err.Error()}
+				return usage(err)
 			}
 			c, err := a.Client()
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 // usage as the name of its value, so "see `stripeline streams`" rendered
 // as "--streams stripeline streams". No flag of any command may do that.
 func TestFlagUsagesHaveNoBackquotes(t *testing.T) {
+	t.Parallel()
 	root := (&App{}).rootCommand()
 	var walk func(*cobra.Command)
 	n := 0
@@ -40,10 +41,9 @@ func TestFlagUsagesHaveNoBackquotes(t *testing.T) {
 
 // TestSyncHelpReadsNormally checks the rendered help of sync --streams.
 func TestSyncHelpReadsNormally(t *testing.T) {
-	t.Chdir(t.TempDir())
-	t.Setenv("STRIPELINE_CONFIG", "")
+	t.Parallel()
 	var out, errOut bytes.Buffer
-	if code := Run(context.Background(), []string{"sync", "--help"}, strings.NewReader(""), &out, &errOut); code != 0 {
+	if code := Run(context.Background(), Env{Args: []string{"sync", "--help"}, Stdout: &out, Stderr: &errOut, Dir: t.TempDir()}); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	re := regexp.MustCompile(`--streams strings +streams to sync, comma separated \(default: all; see "stripeline streams"\)`)

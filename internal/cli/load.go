@@ -19,8 +19,6 @@ import (
 	"github.com/stripeline/stripeline/internal/ops"
 )
 
-func init() { register(newLoadCmd) }
-
 type loadFlags struct {
 	mode        string
 	maps        []string
@@ -100,38 +98,16 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 		return usagef("--dest is used to look --key values up: give --key too")
 	}
 	if _, err := ops.LookupStream(stream); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return usage(err)
 	}
-	mapping, err := ops.ParseMapping(f.maps)
+	rows, err := a.readLoadFile(file, f)
 	if err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
-	format := f.inputFormat
-	if format == "" {
-		if file == "-" {
-			return usagef("reading stdin: pass --input-format csv or jsonl")
-		}
-		if format, err = ops.DetectFormat(file); err != nil {
-			return &UsageError{Msg: err.Error()}
-		}
-	}
-	var in io.Reader = a.Stdin
-	if file != "-" {
-		fh, err := os.Open(file)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", file, err)
-		}
-		defer fh.Close()
-		in = fh
-	}
-	rows, err := ops.ReadRows(in, format, mapping)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return err
 	}
 
 	opt := ops.LoadOptions{Stream: stream, Mode: f.mode, Key: f.key, DryRun: f.dryRun, Concurrency: f.concurrency}
 	if f.dest != "" && !f.dryRun {
-		finder, closeFn, err := openReplicaFinder(ctx, f.dest)
+		finder, closeFn, err := a.openReplicaFinder(ctx, f.dest)
 		if err != nil {
 			return err
 		}
@@ -154,7 +130,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 	}
 	var prog loadProgress
 	if !f.dryRun {
-		if writerIsTerminal(a.Stderr) {
+		if a.isTerminal(a.Stderr) {
 			prog = newLoadBar(a.Stderr, stream)
 		} else {
 			prog = &loadLines{w: a.Stderr, name: "load " + stream}
@@ -169,7 +145,7 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 		return usageOrErr(loadErr)
 	}
 	if f.report != "" {
-		if err := ops.WriteReport(f.report, res.Results); err != nil {
+		if err := ops.WriteReport(a.path(f.report), res.Results); err != nil {
 			return err
 		}
 	}
@@ -184,6 +160,38 @@ func (a *App) runLoad(ctx context.Context, stream, file string, f loadFlags) err
 	return nil
 }
 
+// readLoadFile reads every row of load's FILE ("-": stdin), its columns
+// renamed by --map.
+func (a *App) readLoadFile(file string, f loadFlags) ([]ops.Row, error) {
+	mapping, err := ops.ParseMapping(f.maps)
+	if err != nil {
+		return nil, usage(err)
+	}
+	format := f.inputFormat
+	if format == "" {
+		if file == "-" {
+			return nil, usagef("reading stdin: pass --input-format csv or jsonl")
+		}
+		if format, err = ops.DetectFormat(file); err != nil {
+			return nil, usage(err)
+		}
+	}
+	var in io.Reader = a.Stdin
+	if file != "-" {
+		fh, err := os.Open(a.path(file))
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", file, err)
+		}
+		defer fh.Close()
+		in = fh
+	}
+	rows, err := ops.ReadRows(in, format, mapping)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return rows, nil
+}
+
 // usageOrErr makes option errors found by ops (bad --key, a stream that
 // cannot be written) usage errors.
 func usageOrErr(err error) error {
@@ -191,7 +199,7 @@ func usageOrErr(err error) error {
 	if err == nil || errors.As(err, &fe) {
 		return err
 	}
-	return &UsageError{Msg: err.Error()}
+	return usage(err)
 }
 
 func reportHint(report string) string {
@@ -202,12 +210,12 @@ func reportHint(report string) string {
 }
 
 // openReplicaFinder opens --dest and wraps it for --key lookups.
-func openReplicaFinder(ctx context.Context, rawURL string) (ops.Finder, func(), error) {
+func (a *App) openReplicaFinder(ctx context.Context, rawURL string) (ops.Finder, func(), error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
 		return nil, nil, usagef("--dest %q is not a destination URL (e.g. sqlite://stripeline.db)", dest.Redact(rawURL))
 	}
-	d, err := dest.Open(ctx, rawURL)
+	d, err := a.openDest(ctx, rawURL)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -32,6 +32,7 @@ func opsEmulator(t *testing.T) (*emulator.Emulator, string) {
 }
 
 func TestCLIWriteGetSearchDelete(t *testing.T) {
+	t.Parallel()
 	_, base := opsEmulator(t)
 	code, out, errOut := runCLI(t, base, opsKey, "create", "customers", "email=ann@example.com", "name=Ann", "metadata[plan]=pro", "address[city]=Paris", "--format", "json")
 	if code != 0 {
@@ -83,6 +84,7 @@ func TestCLIWriteGetSearchDelete(t *testing.T) {
 }
 
 func TestCLIOpsUsageErrors(t *testing.T) {
+	t.Parallel()
 	_, base := opsEmulator(t)
 	tests := []struct {
 		args []string
@@ -104,6 +106,7 @@ func TestCLIOpsUsageErrors(t *testing.T) {
 }
 
 func TestCLILoad(t *testing.T) {
+	t.Parallel()
 	emu, base := opsEmulator(t)
 	before := len(emu.Objects(emu.MainAccountID(), "customers"))
 	dir := t.TempDir()
@@ -174,6 +177,7 @@ func TestCLILoad(t *testing.T) {
 }
 
 func TestCLICreateGetSearch(t *testing.T) {
+	t.Parallel()
 	_, base := opsEmulator(t)
 	code, out, errOut := runCLI(t, base, opsKey, "create", "customers", "email=zoe@example.com", "name=Zoe", "metadata[plan]=pro", "--format", "json")
 	if code != 0 {

@@ -4,26 +4,15 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/stripeline/stripeline/internal/engine"
 )
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	if s, ok := w.(*stderrWriter); ok {
-		w = s.w
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
 
 // stderrWriter is a command's stderr: it serialises the writes of the
 // logger, the progress printer and retry notices, and while progress bars
@@ -76,14 +65,14 @@ var (
 // otherwise. While the bars are drawn, log lines and retry notices print
 // above them.
 func (a *App) newProgress() syncProgress {
-	if !isTerminal(a.Stderr) {
-		return newLineProgress(a.Stderr, time.Now)
+	if !a.isTerminal(a.Stderr) {
+		return newLineProgress(a.Stderr, a.now)
 	}
 	sw, ok := a.Stderr.(*stderrWriter)
 	if !ok {
-		return newBarProgress(a.Stderr, time.Now)
+		return newBarProgress(a.Stderr, a.now)
 	}
-	b := newBarProgress(sw.w, time.Now)
+	b := newBarProgress(sw.w, a.now)
 	sw.setAbove(b.p)
 	b.onWait = func() { sw.setAbove(nil) }
 	return b

@@ -34,6 +34,7 @@ func (c *testClock) advance(d time.Duration) {
 }
 
 func TestTimeLeft(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		since         time.Duration
 		gained, share float64
@@ -58,6 +59,7 @@ func TestTimeLeft(t *testing.T) {
 }
 
 func TestFormatting(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]string{
 		300 * time.Millisecond:                       "<1s",
 		42*time.Second + 400*time.Millisecond:        "42s",
@@ -81,6 +83,7 @@ func TestFormatting(t *testing.T) {
 }
 
 func TestLineProgress(t *testing.T) {
+	t.Parallel()
 	clk := newTestClock()
 	var buf bytes.Buffer
 	p := newLineProgress(&buf, clk.now)
@@ -118,6 +121,7 @@ func TestLineProgress(t *testing.T) {
 // TestLineProgressResumed: a resumed backfill that starts at 60% estimates
 // from its own pace, not as if the 60% had been read in this run.
 func TestLineProgressResumed(t *testing.T) {
+	t.Parallel()
 	clk := newTestClock()
 	var buf bytes.Buffer
 	p := newLineProgress(&buf, clk.now)
@@ -143,6 +147,7 @@ func lastLine(s string) string {
 }
 
 func TestBarProgress(t *testing.T) {
+	t.Parallel()
 	clk := newTestClock()
 	var buf bytes.Buffer
 	p := newBarProgress(&buf, clk.now, mpb.WithAutoRefresh(), mpb.WithWidth(120))
@@ -187,6 +192,7 @@ func TestBarProgress(t *testing.T) {
 // TestProgressStreamStartedAgain: a stream started again after it finished
 // (a later phase of the run) is followed afresh.
 func TestProgressStreamStartedAgain(t *testing.T) {
+	t.Parallel()
 	clk := newTestClock()
 	var buf bytes.Buffer
 	p := newLineProgress(&buf, clk.now)

@@ -11,10 +11,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/dest"
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
-	"github.com/stripeline/stripeline/internal/dest/sqlite"
 )
-
-func init() { register(newQueryCmd) }
 
 func newQueryCmd(a *App) *cobra.Command {
 	var dstFlag string
@@ -35,7 +32,7 @@ replica's schema comes first in the search path.`,
 			if scheme := schemeOf(u); scheme == "csv" || scheme == "jsonl" || scheme == "parquet" {
 				return usagef("--dest %s cannot run SQL: query works on sqlite://, postgres:// and mysql:// replicas; use export for files", dest.Redact(u))
 			}
-			dst, err := openReplica(cmd.Context(), u)
+			dst, err := a.openReplica(cmd.Context(), u)
 			if err != nil {
 				return err
 			}
@@ -66,23 +63,19 @@ func schemeOf(rawURL string) string {
 // openReplica opens an existing replica for reading. A SQLite file or an
 // export directory that is not there is an error, not a new empty replica
 // left behind by a typo.
-func openReplica(ctx context.Context, rawURL string) (dest.Destination, error) {
+func (a *App) openReplica(ctx context.Context, rawURL string) (dest.Destination, error) {
 	if u, err := url.Parse(rawURL); err == nil {
-		var path string
-		switch u.Scheme {
-		case "sqlite":
-			path = sqlite.PathFromURL(u)
-		case "csv", "jsonl", "parquet":
-			path = u.Host + u.Path
-			if u.Opaque != "" {
-				path = u.Opaque
-			}
-		}
-		if path != "" && path != ":memory:" {
-			if _, err := os.Stat(path); err != nil {
+		if path, local := localPath(u); local && path != "" && path != ":memory:" {
+			if _, err := os.Stat(a.path(path)); err != nil {
 				return nil, fmt.Errorf("no replica at --dest %s: %s does not exist (sync into it first: stripeline sync --dest %s)", dest.Redact(rawURL), path, dest.Redact(rawURL))
 			}
 		}
 	}
-	return dest.Open(ctx, rawURL)
+	return a.openDest(ctx, rawURL)
+}
+
+// openDest opens the destination at rawURL, its relative path (if any)
+// taken from the working directory.
+func (a *App) openDest(ctx context.Context, rawURL string) (dest.Destination, error) {
+	return dest.Open(ctx, a.localURL(rawURL))
 }

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/stripeline/stripeline/internal/catalog"
-	"github.com/stripeline/stripeline/internal/cli"
 	"github.com/stripeline/stripeline/internal/dest"
 	_ "github.com/stripeline/stripeline/internal/dest/all"
 )
@@ -46,14 +44,8 @@ func replica(t *testing.T, rawURL string) {
 	}
 }
 
-func run(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb)
-	return code, out.String(), errb.String()
-}
-
 func TestQuery(t *testing.T) {
+	t.Parallel()
 	u := "sqlite://" + filepath.Join(t.TempDir(), "r.db")
 	replica(t, u)
 	code, out, errOut := run(t, "query", "SELECT id, balance, _stripeline_deleted FROM customers ORDER BY id", "--dest", u, "--format", "csv")
@@ -81,6 +73,7 @@ func TestQuery(t *testing.T) {
 }
 
 func TestQueryErrors(t *testing.T) {
+	t.Parallel()
 	u := "sqlite://" + filepath.Join(t.TempDir(), "r.db")
 	replica(t, u)
 	for _, tc := range []struct {
@@ -102,6 +95,7 @@ func TestQueryErrors(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
+	t.Parallel()
 	for _, src := range []string{"sqlite", "jsonl"} {
 		t.Run(src, func(t *testing.T) {
 			dir := t.TempDir()
@@ -155,6 +149,7 @@ func TestExport(t *testing.T) {
 }
 
 func TestExportErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	u := "sqlite://" + filepath.Join(dir, "r.db")
 	replica(t, u)

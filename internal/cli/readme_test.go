@@ -64,6 +64,7 @@ func shellLine(t *testing.T, line string) (env map[string]string, args []string,
 // block as written: the emulator in the background (on a free port instead
 // of 12111), then every command line against it with its environment.
 func TestReadmeEmulatorExample(t *testing.T) {
+	t.Parallel()
 	lines := readmeBlock(t, "stripeline emulator")
 	if len(lines) < 2 {
 		t.Fatalf("the emulator block has %d lines, want the emulator and a command", len(lines))

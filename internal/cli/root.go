@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -27,17 +28,13 @@ const (
 	ExitUsage = 2
 )
 
-// commandFactories are registered by each command's file in init.
-var commandFactories []func(*App) *cobra.Command
-
-func register(f func(*App) *cobra.Command) { commandFactories = append(commandFactories, f) }
-
-// App carries the global flags, the I/O streams and the loaded config to
-// every command of one invocation.
+// App carries the global flags, the I/O streams, the environment and the
+// loaded config to every command of one invocation.
 type App struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	env    Env
 
 	APIBase    string
 	Account    string
@@ -45,26 +42,49 @@ type App struct {
 	LogLevel   string
 	ConfigPath string
 
-	cfg    *config.Config
-	logger *slog.Logger
+	cfg     *config.Config
+	cfgPath string         // as given, for messages; "" when no file was read
+	cmd     *cobra.Command // the command running, once its flags are parsed
+	logger  *slog.Logger
 }
 
 // UsageError is an error in what the user typed: exit 2.
-type UsageError struct{ Msg string }
+type UsageError struct{ Err error }
 
-func (e *UsageError) Error() string { return e.Msg }
+// Error is the underlying error's.
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error, so a setting's error is still
+// printed in the CLI's words.
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// usage makes err a usage error.
+func usage(err error) error { return &UsageError{Err: err} }
 
 // usagef returns a *UsageError.
 func usagef(format string, args ...any) error {
-	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// Run runs the CLI with args (without the program name) and returns the exit code.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Run runs one invocation of the CLI in env and returns its exit code.
+func Run(ctx context.Context, env Env) int {
+	stdin, stdout, stderr := env.Stdin, env.Stdout, env.Stderr
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
 	// Logs, progress and retry notices share stderr from several goroutines.
-	app := &App{Stdin: stdin, Stdout: stdout, Stderr: &stderrWriter{w: stderr}}
+	app := &App{Stdin: stdin, Stdout: stdout, Stderr: &stderrWriter{w: stderr}, env: env}
 	root := app.rootCommand()
-	root.SetArgs(args)
+	root.SetArgs(env.Args)
+	if env.Args == nil {
+		root.SetArgs([]string{})
+	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -72,7 +92,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "stripeline: "+err.Error())
+	fmt.Fprintln(stderr, "stripeline: "+app.inCLIWords(err))
 	var ue *UsageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return ExitUsage
@@ -109,21 +129,42 @@ Point --api-base (or STRIPE_API_BASE) at an emulator to work without Stripe.`,
 			return a.setup(cmd)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Msg: err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 	f := root.PersistentFlags()
 	f.StringVar(&a.APIBase, "api-base", "", "Stripe API base URL (env STRIPE_API_BASE), e.g. http://127.0.0.1:12111 for the emulator")
 	f.StringVar(&a.Account, "account", "", "act on a connected account (acct_…), sent as the Stripe-Account header")
 	f.StringVar(&a.Format, "format", "table", "output format: table|json (csv where a command says so)")
 	f.StringVar(&a.LogLevel, "log-level", "info", "log level: debug|info|warn|error")
 	f.StringVar(&a.ConfigPath, "config", "", "config file (env STRIPELINE_CONFIG; default ./stripeline.yaml if present)")
-	for _, factory := range commandFactories {
-		root.AddCommand(factory(a))
-	}
+	root.AddCommand(a.commands()...)
 	return root
+}
+
+// commands are stripeline's commands, each built for this invocation.
+func (a *App) commands() []*cobra.Command {
+	return []*cobra.Command{
+		newDemoCmd(a),
+		newEmulatorCmd(a),
+		newCheckCmd(a),
+		newStreamsCmd(a),
+		newSyncCmd(a),
+		newRunsCmd(a),
+		newGetCmd(a),
+		newSearchCmd(a),
+		newCreateCmd(a),
+		newUpdateCmd(a),
+		newDeleteCmd(a),
+		newLoadCmd(a),
+		newQueryCmd(a),
+		newExportCmd(a),
+		newBenchCmd(a),
+		newVersionCmd(a),
+	}
 }
 
 // setup validates the global flags and loads the config file.
 func (a *App) setup(cmd *cobra.Command) error {
+	a.cmd = cmd
 	switch a.Format {
 	case "table", "json", "csv":
 	default:
@@ -136,18 +177,21 @@ func (a *App) setup(cmd *cobra.Command) error {
 	a.logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 	path, mustExist := a.ConfigPath, true
 	if path == "" {
-		path = os.Getenv("STRIPELINE_CONFIG")
+		path = a.getenv("STRIPELINE_CONFIG")
 	}
 	if path == "" {
 		path, mustExist = "stripeline.yaml", false
 	}
-	cfg, err := config.Load(path, mustExist)
+	cfg, read, err := a.loadConfig(path, mustExist)
 	if err != nil {
-		return err
+		return usage(err) // the file is what the user wrote
 	}
 	a.cfg = cfg
+	if read {
+		a.cfgPath = path
+	}
 	if a.APIBase == "" {
-		a.APIBase = os.Getenv("STRIPE_API_BASE")
+		a.APIBase = a.getenv("STRIPE_API_BASE")
 	}
 	if a.APIBase == "" {
 		a.APIBase = cfg.APIBase
@@ -161,6 +205,28 @@ func (a *App) setup(cmd *cobra.Command) error {
 	return nil
 }
 
+// loadConfig reads the config file at path (from the working directory)
+// into the defaults, its ${ENV} references read from the invocation's
+// environment. A missing file is the defaults unless mustExist; read says
+// whether there was a file.
+func (a *App) loadConfig(path string, mustExist bool) (cfg *config.Config, read bool, err error) {
+	cfg = config.Default()
+	data, err := os.ReadFile(a.path(path))
+	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		return cfg, false, nil
+	}
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err // the path as given, not as resolved
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if err := config.ParseEnv(data, cfg, a.getenv); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, true, nil
+}
+
 // Config returns the loaded configuration.
 func (a *App) Config() *config.Config { return a.cfg }
 
@@ -169,7 +235,7 @@ func (a *App) Logger() *slog.Logger { return a.logger }
 
 // APIKey returns the key from STRIPE_API_KEY or the config file.
 func (a *App) APIKey() string {
-	if k := os.Getenv("STRIPE_API_KEY"); k != "" {
+	if k := a.getenv("STRIPE_API_KEY"); k != "" {
 		return k
 	}
 	return a.cfg.APIKey

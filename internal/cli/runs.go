@@ -6,11 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/stripeline/stripeline/internal/dest"
 )
-
-func init() { register(newRunsCmd) }
 
 func newRunsCmd(a *App) *cobra.Command {
 	var (
@@ -26,7 +22,7 @@ func newRunsCmd(a *App) *cobra.Command {
 			if limit <= 0 {
 				return usagef("--limit must be positive, got %d", limit)
 			}
-			dst, err := dest.Open(cmd.Context(), a.destURL(dstFlag))
+			dst, err := a.openDest(cmd.Context(), a.destURL(dstFlag))
 			if err != nil {
 				return err
 			}

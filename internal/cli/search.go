@@ -14,8 +14,6 @@ import (
 	"github.com/stripeline/stripeline/internal/ops"
 )
 
-func init() { register(newSearchCmd) }
-
 // searchColumns are the table columns of each searchable stream (id first).
 var searchColumns = map[string][]string{
 	"charges":         {"id", "amount", "currency", "status", "customer", "created"},
@@ -47,7 +45,7 @@ created or changed just now may be missing or stale. Use get for read-after-writ
 			stream, query := args[0], args[1]
 			s, err := ops.LookupStream(stream)
 			if err != nil {
-				return &UsageError{Msg: err.Error()}
+				return usage(err)
 			}
 			if !s.Searchable {
 				return usagef("stream %s cannot be searched: searchable streams are %s", s.Name, strings.Join(ops.SearchableStreams(), ", "))

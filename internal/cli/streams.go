@@ -14,8 +14,6 @@ import (
 	"github.com/stripeline/stripeline/internal/catalog"
 )
 
-func init() { register(newStreamsCmd) }
-
 func newStreamsCmd(a *App) *cobra.Command {
 	var one string
 	cmd := &cobra.Command{

@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -12,18 +10,9 @@ import (
 	"github.com/stripeline/stripeline/internal/cli"
 )
 
-// runOffline runs a command that needs neither a key nor a server.
-func runOffline(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	t.Chdir(t.TempDir())
-	t.Setenv("STRIPELINE_CONFIG", "")
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
 func TestStreamsJSON(t *testing.T) {
-	code, out, errOut := runOffline(t, "streams", "--format", "json")
+	t.Parallel()
+	code, out, errOut := run(t, "streams", "--format", "json")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -60,7 +49,8 @@ func TestStreamsJSON(t *testing.T) {
 }
 
 func TestStreamsTable(t *testing.T) {
-	code, out, errOut := runOffline(t, "streams")
+	t.Parallel()
+	code, out, errOut := run(t, "streams")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -87,7 +77,8 @@ func TestStreamsTable(t *testing.T) {
 }
 
 func TestStreamsOne(t *testing.T) {
-	code, out, errOut := runOffline(t, "streams", "--stream", "customers")
+	t.Parallel()
+	code, out, errOut := run(t, "streams", "--stream", "customers")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -109,7 +100,7 @@ func TestStreamsOne(t *testing.T) {
 		t.Errorf("metadata row %q", got)
 	}
 
-	code, out, _ = runOffline(t, "streams", "--stream", "invoices_lines", "--format", "json")
+	code, out, _ = run(t, "streams", "--stream", "invoices_lines", "--format", "json")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
@@ -118,7 +109,7 @@ func TestStreamsOne(t *testing.T) {
 		t.Errorf("json stream %+v (%v)", s, err)
 	}
 
-	code, _, errOut = runOffline(t, "streams", "--stream", "nope")
+	code, _, errOut = run(t, "streams", "--stream", "nope")
 	if code != cli.ExitUsage || !strings.Contains(errOut, "nope") {
 		t.Errorf("unknown stream: exit %d, stderr %q", code, errOut)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -20,8 +18,6 @@ import (
 	"github.com/stripeline/stripeline/internal/engine"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
-
-func init() { register(newSyncCmd) }
 
 // syncMemoryLimit is the Go heap's soft limit during a sync.
 const syncMemoryLimit = 150 << 20
@@ -71,8 +67,8 @@ A killed run resumes from its last committed batch.`,
 			// Memory stays flat by design (bounded queues and batches); a soft
 			// limit keeps the garbage collector from letting the heap double
 			// past it. GOMEMLIMIT overrides it.
-			if os.Getenv("GOMEMLIMIT") == "" {
-				debug.SetMemoryLimit(syncMemoryLimit)
+			if a.getenv("GOMEMLIMIT") == "" && a.env.SetMemoryLimit != nil {
+				a.env.SetMemoryLimit(syncMemoryLimit)
 			}
 			return a.runSync(cmd.Context(), f)
 		},
@@ -174,7 +170,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		}
 	}
 	if err := opts.Validate(); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return usage(err)
 	}
 	client, err := a.Client(WithMaxRPS(f.maxRPS), withEndpointRPS(f.endpointRPS))
 	if err != nil {
@@ -185,7 +181,7 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		opts.Concurrency, opts.PerStream = inFlight(client.Rates())
 	}
 	dstURL := a.destURL(f.dest)
-	dst, err := dest.Open(ctx, dstURL)
+	dst, err := a.openDest(ctx, dstURL)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 // exits 1 with one sentence naming it, at once or after --wait runs out,
 // and writes no run; a bad --wait is a usage error.
 func TestSyncCLIRefusedWhileLocked(t *testing.T) {
+	t.Parallel()
 	_, srv := newEmulator(t, emulator.Config{Seed: 2, Objects: 200})
 	db := filepath.Join(t.TempDir(), "replica.db")
 	dst := openReplica(t, db)

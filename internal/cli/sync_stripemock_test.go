@@ -66,6 +66,7 @@ func startStripeMock(t *testing.T) string {
 // TestSyncAgainstStripeMock syncs every stream stripe-mock answers into
 // SQLite: the run succeeds, is recorded as such, and fills many tables.
 func TestSyncAgainstStripeMock(t *testing.T) {
+	t.Parallel()
 	base := startStripeMock(t)
 	db := filepath.Join(t.TempDir(), "mock.db")
 	code, out, errOut := runCLI(t, base, "sk_test_123", "sync", "--dest", "sqlite://"+db, "--max-rps", "1000", "--endpoint-rps", "1000", "--format", "json")

@@ -38,6 +38,7 @@ func openReplica(t *testing.T, path string) dest.Destination {
 }
 
 func TestSyncCLIFullIncrementalAndRuns(t *testing.T) {
+	t.Parallel()
 	emu, srv := newEmulator(t, emulator.Config{Seed: 21, Objects: 1500})
 	db := filepath.Join(t.TempDir(), "replica.db")
 	code, out, errOut := runCLI(t, srv.URL, syncKey, "sync", "--dest", "sqlite://"+db)
@@ -77,6 +78,7 @@ func TestSyncCLIFullIncrementalAndRuns(t *testing.T) {
 }
 
 func TestSyncCLIBadFlagsWriteNothing(t *testing.T) {
+	t.Parallel()
 	_, srv := newEmulator(t, emulator.Config{Seed: 1, Objects: 200})
 	for _, tc := range []struct {
 		args []string
@@ -104,6 +106,7 @@ func TestSyncCLIBadFlagsWriteNothing(t *testing.T) {
 }
 
 func TestSyncCLIUnreadableStream(t *testing.T) {
+	t.Parallel()
 	const limited = "rk_test_nochargesnocharges"
 	perms := []string{}
 	for _, o := range []string{"customer", "product", "price", "coupon", "event"} {
@@ -134,6 +137,7 @@ func TestSyncCLIUnreadableStream(t *testing.T) {
 }
 
 func TestSyncCLIConnectedAccount(t *testing.T) {
+	t.Parallel()
 	emu, srv := newEmulator(t, emulator.Config{Seed: 9, Objects: 800, ConnectedAccounts: 1})
 	acct := emu.Accounts()[1]
 	db := filepath.Join(t.TempDir(), "replica.db")
@@ -150,6 +154,7 @@ func TestSyncCLIConnectedAccount(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "demo.db")
 	code, out, errOut := runCLI(t, "", "", "demo", "--objects", "2000", "--db", db)

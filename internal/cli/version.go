@@ -9,8 +9,6 @@ import (
 	"github.com/stripeline/stripeline/internal/catalog"
 )
 
-func init() { register(newVersionCmd) }
-
 func newVersionCmd(a *App) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",

@@ -18,6 +18,7 @@ import (
 // that, like many proxies, answers a request body without Content-Length
 // with 411: every parameter must arrive, none may be lost on the way.
 func TestWritesThroughAStrictGateway(t *testing.T) {
+	t.Parallel()
 	emu, err := emulator.New(emulator.Config{Seed: 3, Objects: 100, ConnectedAccounts: -1})
 	if err != nil {
 		t.Fatal(err)

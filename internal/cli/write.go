@@ -5,20 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/stripeline/stripeline/internal/ops"
 )
-
-func init() {
-	register(newCreateCmd)
-	register(newUpdateCmd)
-	register(newDeleteCmd)
-}
 
 // writeFlags are the flags of create and update.
 type writeFlags struct {
@@ -44,7 +36,7 @@ func (f *writeFlags) params(args []string) (ops.Params, error) {
 	}
 	kv, err := ops.ParseAssignments(args)
 	if err != nil {
-		return nil, &UsageError{Msg: err.Error()}
+		return nil, usage(err)
 	}
 	for _, x := range kv {
 		p = p.Without(x.Key)
@@ -57,7 +49,7 @@ func (f *writeFlags) params(args []string) (ops.Params, error) {
 func writeError(err error) error {
 	var ve *ops.ValidationError
 	if errors.As(err, &ve) {
-		return &UsageError{Msg: err.Error()}
+		return usage(err)
 	}
 	return err
 }
@@ -80,7 +72,7 @@ names (with a suggestion), types, enums, required ones and metadata limits.`,
 				return err
 			}
 			if err := ops.ValidateCreate(args[0], p); err != nil {
-				return &UsageError{Msg: err.Error()}
+				return usage(err)
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -117,7 +109,7 @@ are checked against the operation's request schema before sending.`,
 				return usagef("nothing to update: give key=value parameters or --json")
 			}
 			if err := ops.ValidateUpdate(args[0], p); err != nil {
-				return &UsageError{Msg: err.Error()}
+				return usage(err)
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -146,13 +138,13 @@ func newDeleteCmd(a *App) *cobra.Command {
 			stream, id := args[0], args[1]
 			s, err := ops.LookupStream(stream)
 			if err != nil {
-				return &UsageError{Msg: err.Error()}
+				return usage(err)
 			}
 			if !s.Deletable {
 				return usagef("%s cannot be deleted through the API", s.Name)
 			}
 			if !yes {
-				if !readerIsTerminal(a.Stdin) {
+				if !a.isTerminal(a.Stdin) {
 					return usagef("refusing to delete %s %s without confirmation: stdin is not a terminal, so pass --yes to delete", s.Name, id)
 				}
 				ok, err := confirm(a.Stdin, a.Stderr, fmt.Sprintf("Delete %s %s? This cannot be undone. [y/N] ", s.Name, id))
@@ -177,18 +169,6 @@ func newDeleteCmd(a *App) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return cmd
-}
-
-// readerIsTerminal reports whether r is a terminal.
-func readerIsTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// writerIsTerminal reports whether w is a terminal.
-func writerIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // confirm asks a yes/no question on w and reads the answer from r.

@@ -102,14 +102,18 @@ func Load(path string, mustExist bool) (*Config, error) {
 }
 
 // Parse decodes YAML strictly into c after expanding ${ENV} references, then validates.
-func Parse(data []byte, c *Config) error {
+func Parse(data []byte, c *Config) error { return ParseEnv(data, c, os.Getenv) }
+
+// ParseEnv is Parse with ${ENV} references read through getenv instead of
+// the process's environment (the CLI passes its invocation's).
+func ParseEnv(data []byte, c *Config, getenv func(string) string) error {
 	expanded := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		return []byte(os.Getenv(string(envRef.FindSubmatch(m)[1])))
+		return []byte(getenv(string(envRef.FindSubmatch(m)[1])))
 	})
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%v (unknown keys are errors; see docs/OPERATIONS.md for the fields)", err)
+		return fmt.Errorf("%s (unknown keys are errors; see docs/OPERATIONS.md for the fields)", decodeProblem(err))
 	}
 	return c.Validate()
 }
@@ -163,4 +167,22 @@ func ValidKeyPrefix(key string) bool {
 		}
 	}
 	return false
+}
+
+// notFound is how yaml words an unknown key: "line 3: field max_rsp not
+// found in type config.Config".
+var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// decodeProblem words a decoding error on one line: yaml lists each
+// unknown key or mistyped value on a line of its own.
+func decodeProblem(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	problems := make([]string, len(te.Errors))
+	for i, p := range te.Errors {
+		problems[i] = notFound.ReplaceAllString(p, "unknown key $1")
+	}
+	return strings.Join(problems, "; ")
 }

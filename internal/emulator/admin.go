@@ -5,15 +5,56 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-func newLimiter(rps float64) *rate.Limiter { return rate.NewLimiter(rate.Limit(rps), burst(rps)) }
+// adminArgs are an admin request's arguments, from a JSON body or a form.
+type adminArgs map[string]string
+
+// num reads a numeric argument; set is false when it is absent or empty.
+func (args adminArgs) num(k string) (f float64, set bool, err error) {
+	v, ok := args[k]
+	if !ok || v == "" {
+		return 0, false, nil
+	}
+	f, err = strconv.ParseFloat(v, 64)
+	return f, true, err
+}
+
+// adminError is an admin endpoint's refusal: its status and message.
+type adminError struct {
+	status int
+	msg    string
+}
+
+// adminEndpoint answers one admin request with a JSON value, or refuses it.
+type adminEndpoint struct {
+	post bool // only POST is allowed
+	fn   func(e *Emulator, args adminArgs) (any, *adminError)
+}
+
+// adminEndpoints are the paths under /_emulator/.
+var adminEndpoints = map[string]adminEndpoint{
+	"/_emulator/mutate":  {post: true, fn: (*Emulator).adminMutate},
+	"/_emulator/advance": {post: true, fn: (*Emulator).adminAdvance},
+	"/_emulator/faults":  {post: true, fn: (*Emulator).adminFaults},
+	"/_emulator/stats":   {fn: func(e *Emulator, _ adminArgs) (any, *adminError) { return e.Stats(), nil }},
+	"/_emulator/objects": {fn: func(e *Emulator, args adminArgs) (any, *adminError) {
+		objs := e.Objects(args["account"], args["stream"])
+		if objs == nil {
+			objs = []json.RawMessage{}
+		}
+		return objs, nil
+	}},
+	"/_emulator/counts": {fn: func(e *Emulator, args adminArgs) (any, *adminError) { return e.Counts(args["account"]), nil }},
+	"/_emulator/children": {fn: func(e *Emulator, args adminArgs) (any, *adminError) {
+		return e.ChildCounts(args["account"], args["stream"]), nil
+	}},
+	"/_emulator/accounts": {fn: func(e *Emulator, _ adminArgs) (any, *adminError) { return e.Accounts(), nil }},
+}
 
 // serveAdmin answers /_emulator/: mutate, advance, stats, faults, objects,
-// counts, children (objects per parent of a child stream). No key, no rate
-// limit.
+// counts, children (objects per parent of a child stream), accounts. No
+// key, no rate limit.
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	reply := func(status int, v any) {
 		b, _ := json.Marshal(v)
@@ -21,15 +62,38 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_, _ = w.Write(b)
 	}
-	fail := func(status int, msg string) {
-		reply(status, map[string]any{"error": map[string]string{"message": msg}})
+	fail := func(ae *adminError) {
+		reply(ae.status, map[string]any{"error": map[string]string{"message": ae.msg}})
 	}
-	args := map[string]string{}
+	args, ae := readAdminArgs(r)
+	if ae != nil {
+		fail(ae)
+		return
+	}
+	ep, ok := adminEndpoints[r.URL.Path]
+	switch {
+	case !ok:
+		fail(&adminError{404, "unknown admin endpoint " + r.URL.Path})
+	case ep.post && r.Method != http.MethodPost:
+		fail(&adminError{405, "use POST"})
+	default:
+		v, ae := ep.fn(e, args)
+		if ae != nil {
+			fail(ae)
+			return
+		}
+		reply(200, v)
+	}
+}
+
+// readAdminArgs reads a JSON object body (values other than strings kept as
+// their JSON) or form values.
+func readAdminArgs(r *http.Request) (adminArgs, *adminError) {
+	args := adminArgs{}
 	if r.Header.Get("Content-Type") == "application/json" && r.Body != nil {
 		var m map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			fail(400, "invalid JSON body: "+err.Error())
-			return
+			return nil, &adminError{400, "invalid JSON body: " + err.Error()}
 		}
 		for k, v := range m {
 			switch x := v.(type) {
@@ -40,101 +104,67 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				args[k] = string(b)
 			}
 		}
-	} else {
-		if err := r.ParseForm(); err != nil {
-			fail(400, err.Error())
-			return
+		return args, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, &adminError{400, err.Error()}
+	}
+	for k, v := range r.Form {
+		args[k] = v[0]
+	}
+	return args, nil
+}
+
+// adminMutate creates, updates and deletes objects of a stream, with events.
+func (e *Emulator) adminMutate(args adminArgs) (any, *adminError) {
+	var n [3]int
+	for i, k := range []string{"creates", "updates", "deletes"} {
+		f, _, err := args.num(k)
+		if err != nil {
+			return nil, &adminError{400, k + ": " + err.Error()}
 		}
-		for k, v := range r.Form {
-			args[k] = v[0]
+		n[i] = int(f)
+	}
+	if err := e.Mutate(args["account"], args["stream"], n[0], n[1], n[2]); err != nil {
+		return nil, &adminError{400, err.Error()}
+	}
+	return map[string]any{"stream": args["stream"], "creates": n[0], "updates": n[1], "deletes": n[2]}, nil
+}
+
+// adminAdvance moves the clock forward.
+func (e *Emulator) adminAdvance(args adminArgs) (any, *adminError) {
+	f, _, err := args.num("seconds")
+	if err != nil || f < 0 {
+		return nil, &adminError{400, "seconds must be a non-negative number"}
+	}
+	e.Advance(time.Duration(f * float64(time.Second)))
+	return map[string]any{"now": e.Now().Unix()}, nil
+}
+
+// adminFaults changes the knobs given and keeps the others.
+func (e *Emulator) adminFaults(args adminArgs) (any, *adminError) {
+	e.faultMu.Lock()
+	lat, rps, erps, fr, dr := e.delay, 0.0, e.endpointRPS, e.failRate, e.dropRate
+	if e.global != nil {
+		rps = float64(e.global.Limit())
+	}
+	e.faultMu.Unlock()
+	if v, ok := args["latency"]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, &adminError{400, "latency: " + err.Error()}
+		}
+		lat = d
+	}
+	for k, dst := range map[string]*float64{"rps": &rps, "endpoint_rps": &erps, "fail_rate": &fr, "drop_rate": &dr} {
+		f, set, err := args.num(k)
+		if err != nil {
+			return nil, &adminError{400, k + ": " + err.Error()}
+		}
+		if set {
+			*dst = f
 		}
 	}
-	num := func(k string) (float64, bool, error) {
-		v, ok := args[k]
-		if !ok || v == "" {
-			return 0, false, nil
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		return f, true, err
-	}
-	switch r.URL.Path {
-	case "/_emulator/mutate":
-		if r.Method != http.MethodPost {
-			fail(405, "use POST")
-			return
-		}
-		var n [3]int
-		for i, k := range []string{"creates", "updates", "deletes"} {
-			f, _, err := num(k)
-			if err != nil {
-				fail(400, k+": "+err.Error())
-				return
-			}
-			n[i] = int(f)
-		}
-		if err := e.Mutate(args["account"], args["stream"], n[0], n[1], n[2]); err != nil {
-			fail(400, err.Error())
-			return
-		}
-		reply(200, map[string]any{"stream": args["stream"], "creates": n[0], "updates": n[1], "deletes": n[2]})
-	case "/_emulator/advance":
-		if r.Method != http.MethodPost {
-			fail(405, "use POST")
-			return
-		}
-		f, _, err := num("seconds")
-		if err != nil || f < 0 {
-			fail(400, "seconds must be a non-negative number")
-			return
-		}
-		e.Advance(time.Duration(f * float64(time.Second)))
-		reply(200, map[string]any{"now": e.Now().Unix()})
-	case "/_emulator/stats":
-		reply(200, e.Stats())
-	case "/_emulator/faults":
-		if r.Method != http.MethodPost {
-			fail(405, "use POST")
-			return
-		}
-		e.faultMu.Lock()
-		lat, rps, erps, fr, dr := e.latency, 0.0, e.endpointRPS, e.failRate, e.dropRate
-		if e.global != nil {
-			rps = float64(e.global.Limit())
-		}
-		e.faultMu.Unlock()
-		if v, ok := args["latency"]; ok {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				fail(400, "latency: "+err.Error())
-				return
-			}
-			lat = d
-		}
-		for k, dst := range map[string]*float64{"rps": &rps, "endpoint_rps": &erps, "fail_rate": &fr, "drop_rate": &dr} {
-			f, set, err := num(k)
-			if err != nil {
-				fail(400, k+": "+err.Error())
-				return
-			}
-			if set {
-				*dst = f
-			}
-		}
-		e.SetFaults(lat, rps, erps, fr, dr)
-		reply(200, map[string]any{"latency": lat.String(), "rps": rps, "endpoint_rps": erps, "fail_rate": fr, "drop_rate": dr})
-	case "/_emulator/objects":
-		objs := e.Objects(args["account"], args["stream"])
-		if objs == nil {
-			objs = []json.RawMessage{}
-		}
-		reply(200, objs)
-	case "/_emulator/counts":
-		reply(200, e.Counts(args["account"]))
-	case "/_emulator/children":
-		reply(200, e.ChildCounts(args["account"], args["stream"]))
-	case "/_emulator/accounts":
-		reply(200, e.Accounts())
-	default:
-		fail(404, "unknown admin endpoint "+r.URL.Path)
-	}
+	e.SetFaults(lat, rps, erps, fr, dr)
+	return map[string]any{"latency": lat.String(), "rps": rps, "endpoint_rps": erps, "fail_rate": fr, "drop_rate": dr}, nil
 }

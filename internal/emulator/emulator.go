@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,25 +58,19 @@ type Config struct {
 	// Restricted grants permissions to restricted keys, e.g.
 	// "rk_test_cust" → {"rak_customer_read"}; unlisted rk_ keys may do anything.
 	Restricted map[string][]string
+	// Webhooks shapes the delivery of events to registered webhook
+	// endpoints (duplicates, delays, out-of-order arrival, retries).
+	Webhooks WebhookConfig
 	// Now is the clock's start (default time.Now()).
 	Now time.Time
 }
 
-// Stats counts what the emulator answered since the last ResetStats.
-type Stats struct {
-	Requests        int64            `json:"requests"`
-	RateLimited     int64            `json:"rate_limited"`
-	ServerErrors    int64            `json:"server_errors"`
-	Dropped         int64            `json:"dropped"`
-	PeakConcurrency int64            `json:"peak_concurrency"`
-	ByEndpoint      map[string]int64 `json:"by_endpoint"`
-}
-
 // Emulator is the emulated Stripe API. Create it with New.
 type Emulator struct {
-	cfg  Config
-	sp   *spec
-	tpls *templates
+	cfg     Config
+	sp      *spec
+	tpls    *templates
+	handler http.Handler // the request pipeline (chain.go)
 
 	mu       sync.RWMutex // guards accounts' data
 	accounts []*account
@@ -87,7 +82,7 @@ type Emulator struct {
 	wall    time.Time // wall time at start
 
 	faultMu     sync.Mutex
-	latency     time.Duration
+	delay       time.Duration // latency added to every request
 	global      *rate.Limiter
 	endpointRPS float64
 	endpoints   map[string]*rate.Limiter
@@ -100,6 +95,8 @@ type Emulator struct {
 	catStreams                                   []catalog.Stream
 	statsMu                                      sync.Mutex
 	byEndpoint                                   map[string]int64
+
+	hooks *hooks // webhook deliveries (webhooks.go)
 
 	reqSeq atomic.Uint64
 	rnd    *rand.Rand // for ids of writes; guarded by mu
@@ -153,6 +150,7 @@ func New(cfg Config) (*Emulator, error) {
 		faultRand:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0xfa017)),
 		byEndpoint: map[string]int64{},
 		rnd:        rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
+		hooks:      newHooks(cfg.Webhooks),
 	}
 	for _, s := range catalogStreams() {
 		if _, mine := defByName[s.Name]; mine || s.Name == "events" {
@@ -168,6 +166,7 @@ func New(cfg Config) (*Emulator, error) {
 			e.catStreams = append(e.catStreams, s)
 		}
 	}
+	e.handler = e.newHandler()
 	e.SetFaults(cfg.Latency, cfg.RPS, cfg.EndpointRPS, cfg.FailRate, cfg.DropRate)
 	now := e.start.Unix()
 	main := e.generate(cfg.Seed, cfg.Objects, now, 0, cfg.TestClocks, cfg.Shape)
@@ -202,58 +201,6 @@ func (e *Emulator) Advance(d time.Duration) {
 	e.clockMu.Lock()
 	e.offset += d
 	e.clockMu.Unlock()
-}
-
-// SetFaults changes the latency, rate limits and fault rates at runtime.
-func (e *Emulator) SetFaults(latency time.Duration, rps, endpointRPS, failRate, dropRate float64) {
-	e.faultMu.Lock()
-	defer e.faultMu.Unlock()
-	e.latency = latency
-	e.global = nil
-	if rps > 0 {
-		e.global = rate.NewLimiter(rate.Limit(rps), burst(rps))
-	}
-	e.endpointRPS = endpointRPS
-	e.endpoints = map[string]*rate.Limiter{}
-	e.failRate = failRate
-	e.dropRate = dropRate
-}
-
-func burst(rps float64) int {
-	if rps < 1 {
-		return 1
-	}
-	return int(rps)
-}
-
-// Stats returns the counters since the last ResetStats.
-func (e *Emulator) Stats() Stats {
-	e.statsMu.Lock()
-	by := make(map[string]int64, len(e.byEndpoint))
-	for k, v := range e.byEndpoint {
-		by[k] = v
-	}
-	e.statsMu.Unlock()
-	return Stats{
-		Requests:        e.requests.Load(),
-		RateLimited:     e.rateLimited.Load(),
-		ServerErrors:    e.serverErrors.Load(),
-		Dropped:         e.dropped.Load(),
-		PeakConcurrency: e.peak.Load(),
-		ByEndpoint:      by,
-	}
-}
-
-// ResetStats zeroes the counters.
-func (e *Emulator) ResetStats() {
-	e.requests.Store(0)
-	e.rateLimited.Store(0)
-	e.serverErrors.Store(0)
-	e.dropped.Store(0)
-	e.peak.Store(e.inflight.Load())
-	e.statsMu.Lock()
-	e.byEndpoint = map[string]int64{}
-	e.statsMu.Unlock()
 }
 
 // Accounts returns "" for the main account, then the connected accounts' ids.

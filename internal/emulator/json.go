@@ -92,6 +92,8 @@ func (t *tmpl) has(k string) bool {
 	return false
 }
 
+// appendValue writes v as JSON: the generator's own types (fields, sub,
+// raw) as they are, others through encoding/json.
 func appendValue(dst []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
@@ -128,48 +130,13 @@ func appendValue(dst []byte, v any) []byte {
 	case sub:
 		return x.t.render(dst, x.f)
 	case map[string]string:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, x[k])
-		}
-		return append(dst, '}')
+		return appendStringMap(dst, x)
 	case []string:
-		dst = append(dst, '[')
-		for i, s := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, s)
-		}
-		return append(dst, ']')
+		return appendArray(dst, x, appendString)
 	case []any:
-		dst = append(dst, '[')
-		for i, s := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendValue(dst, s)
-		}
-		return append(dst, ']')
+		return appendArray(dst, x, appendValue)
 	case []raw:
-		dst = append(dst, '[')
-		for i, s := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, s...)
-		}
-		return append(dst, ']')
+		return appendArray(dst, x, func(dst []byte, r raw) []byte { return append(dst, r...) })
 	default:
 		b, err := json.Marshal(x)
 		if err != nil {
@@ -177,6 +144,37 @@ func appendValue(dst []byte, v any) []byte {
 		}
 		return append(dst, b...)
 	}
+}
+
+// appendStringMap writes a map of strings with its keys sorted.
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendString(dst, m[k])
+	}
+	return append(dst, '}')
+}
+
+// appendArray writes a JSON array of s, each element with add.
+func appendArray[T any](dst []byte, s []T, add func([]byte, T) []byte) []byte {
+	dst = append(dst, '[')
+	for i, x := range s {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = add(dst, x)
+	}
+	return append(dst, ']')
 }
 
 const hexDigits = "0123456789abcdef"
@@ -349,23 +347,7 @@ func (ts *templates) defaultValue(p *catalog.Schema, required bool, seen map[str
 		return nil, true
 	}
 	if len(r.AnyOf) > 0 {
-		for _, v := range r.AnyOf {
-			if v.Nullable || ts.sp.resolve(v) != nil && ts.sp.resolve(v).Nullable {
-				return nil, true
-			}
-		}
-		first := ts.sp.resolve(r.AnyOf[0])
-		if first != nil && first.Type == "string" && len(r.AnyOf) > 1 {
-			// An expandable reference: an id string when set.
-			if !required {
-				return nil, false
-			}
-			return "", true
-		}
-		if !required {
-			return nil, false
-		}
-		return ts.defaultValue(r.AnyOf[0], true, seen, depth+1)
+		return ts.unionDefault(r, required, seen, depth)
 	}
 	switch r.Type {
 	case "string":
@@ -398,6 +380,35 @@ func (ts *templates) defaultValue(p *catalog.Schema, required bool, seen map[str
 		seen[ref] = true
 		defer delete(seen, ref)
 	}
+	return ts.objectDefault(r, seen, depth), true
+}
+
+// unionDefault is defaultValue for a union: null when a variant is
+// nullable, an empty id for an expandable reference, else the first
+// variant's default.
+func (ts *templates) unionDefault(r *catalog.Schema, required bool, seen map[string]bool, depth int) (any, bool) {
+	for _, v := range r.AnyOf {
+		if v.Nullable || ts.sp.resolve(v) != nil && ts.sp.resolve(v).Nullable {
+			return nil, true
+		}
+	}
+	first := ts.sp.resolve(r.AnyOf[0])
+	if first != nil && first.Type == "string" && len(r.AnyOf) > 1 {
+		// An expandable reference: an id string when set.
+		if !required {
+			return nil, false
+		}
+		return "", true
+	}
+	if !required {
+		return nil, false
+	}
+	return ts.defaultValue(r.AnyOf[0], true, seen, depth+1)
+}
+
+// objectDefault is a required object's default: its properties' defaults,
+// in Stripe's key order.
+func (ts *templates) objectDefault(r *catalog.Schema, seen map[string]bool, depth int) fields {
 	req := map[string]bool{}
 	for _, k := range r.Required {
 		req[k] = true
@@ -420,7 +431,7 @@ func (ts *templates) defaultValue(p *catalog.Schema, required bool, seen map[str
 			out = append(out, field{k, v})
 		}
 	}
-	return out, true
+	return out
 }
 
 // set replaces or appends a key.

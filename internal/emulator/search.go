@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -194,89 +195,114 @@ func gjsonEscape(k string) string {
 	return r.Replace(k)
 }
 
+// searchArgs are a search request's parsed arguments.
+type searchArgs struct {
+	clauses     []clause
+	or          bool
+	limit       int
+	offset      int  // from the page token
+	totalWanted bool // expand[]=total_count
+}
+
 // search answers GET /v1/<stream>/search.
 func (e *Emulator) search(r *http.Request, tg *target, a *account) (response, *apiError) {
-	d := tg.def
-	q := r.URL.Query()
-	if ae := e.checkQuery(q, tg.tmpl); ae != nil {
-		return response{}, ae
-	}
-	query := q.Get("query")
-	if query == "" {
-		return response{}, invalid("query", "Missing required param: query.")
-	}
-	clauses, or, err := parseQuery(query)
-	if err != nil {
-		return response{}, invalid("query", "Invalid search query: "+err.Error())
-	}
-	schema := e.sp.component(d.object)
-	for _, c := range clauses {
-		top := c.field
-		if i := strings.IndexByte(top, '.'); i > 0 {
-			top = top[:i]
-		}
-		if _, known := schema.Properties[top]; !known {
-			return response{}, invalid("query", fmt.Sprintf("Field '%s' is an unsupported search field for resource %s.", c.field, objectName(d.object)))
-		}
-	}
-	la, ae := parseListArgs(url0(q, "limit"), false)
+	sa, ae := e.parseSearch(r.URL.Query(), tg)
 	if ae != nil {
 		return response{}, ae
 	}
-	offset := 0
-	if p := q.Get("page"); p != "" {
-		b, err := base64.RawURLEncoding.DecodeString(p)
-		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "offset:"))
-		if err != nil || err2 != nil || n < 0 {
-			return response{}, invalid("page", "Invalid page token: "+p)
-		}
-		offset = n
-	}
-	totalWanted := false
-	for k, v := range q {
-		if strings.HasPrefix(k, "expand") {
-			for _, x := range v {
-				if x == "total_count" {
-					totalWanted = true
-				}
-			}
-		}
-	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	recs := a.tables[d.name].recs
+	recs := a.tables[tg.def.name].recs
 	var data [][]byte
 	total, more := 0, false
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
-		hit := !or
-		for _, c := range clauses {
-			m := c.match(rec.data)
-			if or && m {
-				hit = true
-				break
-			}
-			if !or && !m {
-				hit = false
-				break
-			}
-		}
-		if !hit {
+		if !sa.hit(rec.data) {
 			continue
 		}
 		total++
-		if total <= offset {
+		if total <= sa.offset {
 			continue
 		}
-		if len(data) == la.limit {
+		if len(data) == sa.limit {
 			more = true
-			if !totalWanted {
+			if !sa.totalWanted {
 				break
 			}
 			continue
 		}
 		data = append(data, rec.data)
 	}
+	return ok200(renderSearch(r.URL.Path, data, more, sa, total)), nil
+}
+
+// parseSearch checks a search's query, fields, limit and page token.
+func (e *Emulator) parseSearch(q url.Values, tg *target) (searchArgs, *apiError) {
+	var sa searchArgs
+	d := tg.def
+	if ae := e.checkQuery(q, tg.tmpl); ae != nil {
+		return sa, ae
+	}
+	query := q.Get("query")
+	if query == "" {
+		return sa, invalid("query", "Missing required param: query.")
+	}
+	var err error
+	sa.clauses, sa.or, err = parseQuery(query)
+	if err != nil {
+		return sa, invalid("query", "Invalid search query: "+err.Error())
+	}
+	schema := e.sp.component(d.object)
+	for _, c := range sa.clauses {
+		top := c.field
+		if i := strings.IndexByte(top, '.'); i > 0 {
+			top = top[:i]
+		}
+		if _, known := schema.Properties[top]; !known {
+			return sa, invalid("query", fmt.Sprintf("Field '%s' is an unsupported search field for resource %s.", c.field, objectName(d.object)))
+		}
+	}
+	la, ae := parseListArgs(url0(q, "limit"), false)
+	if ae != nil {
+		return sa, ae
+	}
+	sa.limit = la.limit
+	if p := q.Get("page"); p != "" {
+		b, err := base64.RawURLEncoding.DecodeString(p)
+		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "offset:"))
+		if err != nil || err2 != nil || n < 0 {
+			return sa, invalid("page", "Invalid page token: "+p)
+		}
+		sa.offset = n
+	}
+	for k, v := range q {
+		if strings.HasPrefix(k, "expand") {
+			for _, x := range v {
+				if x == "total_count" {
+					sa.totalWanted = true
+				}
+			}
+		}
+	}
+	return sa, nil
+}
+
+// hit reports whether an object matches every clause (or any, for OR).
+func (sa searchArgs) hit(data []byte) bool {
+	for _, c := range sa.clauses {
+		m := c.match(data)
+		if sa.or && m {
+			return true
+		}
+		if !sa.or && !m {
+			return false
+		}
+	}
+	return !sa.or
+}
+
+// renderSearch writes a search_result page.
+func renderSearch(path string, data [][]byte, more bool, sa searchArgs, total int) []byte {
 	b := []byte(`{"object":"search_result","data":[`)
 	for i, x := range data {
 		if i > 0 {
@@ -288,18 +314,17 @@ func (e *Emulator) search(r *http.Request, tg *target, a *account) (response, *a
 	b = strconv.AppendBool(b, more)
 	b = append(b, `,"next_page":`...)
 	if more {
-		b = appendString(b, base64.RawURLEncoding.EncodeToString([]byte("offset:"+strconv.Itoa(offset+len(data)))))
+		b = appendString(b, base64.RawURLEncoding.EncodeToString([]byte("offset:"+strconv.Itoa(sa.offset+len(data)))))
 	} else {
 		b = append(b, "null"...)
 	}
-	if totalWanted {
+	if sa.totalWanted {
 		b = append(b, `,"total_count":`...)
 		b = strconv.AppendInt(b, int64(total), 10)
 	}
 	b = append(b, `,"url":`...)
-	b = appendString(b, r.URL.Path)
-	b = append(b, '}')
-	return ok200(b), nil
+	b = appendString(b, path)
+	return append(b, '}')
 }
 
 // url0 keeps only the named keys of a query.

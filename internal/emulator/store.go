@@ -146,9 +146,6 @@ func (t *table) remove(r *record) {
 	t.deleted = append(t.deleted, r.id)
 }
 
-// replace swaps a record's data.
-func (t *table) replace(r *record, data []byte) { r.data = data }
-
 // sortAll orders records after bulk generation.
 func (t *table) sortAll() {
 	sort.Slice(t.recs, func(i, j int) bool { return t.recs[i].before(t.recs[j]) })
@@ -227,25 +224,6 @@ type account struct {
 	idem      map[string]*idemEntry
 	seq       uint64 // id sequence
 	connected bool
-}
-
-func (a *account) table(name string) *table {
-	t, ok := a.tables[name]
-	if !ok {
-		t = newTable(defByName[name])
-		a.tables[name] = t
-	}
-	return t
-}
-
-// find looks an id up in every table (for retrieve helpers).
-func (a *account) find(id string) (*table, *record) {
-	for _, t := range a.tables {
-		if r, ok := t.byID[id]; ok {
-			return t, r
-		}
-	}
-	return nil, nil
 }
 
 const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

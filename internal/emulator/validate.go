@@ -27,28 +27,13 @@ func (vd validator) validate(v any, s *catalog.Schema, path string) []string {
 	}
 	nullable = nullable || r.Nullable
 	if v == nil {
-		if nullable {
+		if nullable || vd.nullableUnion(r) {
 			return nil
-		}
-		for _, alt := range r.AnyOf {
-			if alt.Nullable || vd.sp.resolve(alt) != nil && vd.sp.resolve(alt).Nullable {
-				return nil
-			}
 		}
 		return []string{path + ": null where the schema is not nullable"}
 	}
 	if len(r.AnyOf) > 0 {
-		var best []string
-		for i, alt := range r.AnyOf {
-			errs := vd.validate(v, alt, path)
-			if len(errs) == 0 {
-				return nil
-			}
-			if i == 0 || len(errs) < len(best) {
-				best = errs
-			}
-		}
-		return append([]string{path + ": matches no variant of the union"}, best...)
+		return vd.validateUnion(v, r, path)
 	}
 	switch r.Type {
 	case "string":
@@ -97,34 +82,65 @@ func (vd validator) validate(v any, s *catalog.Schema, path string) []string {
 			}
 			return []string{fmt.Sprintf("%s: want object, got %T", path, v)}
 		}
-		var errs []string
-		for _, req := range r.Required {
-			if _, ok := m[req]; !ok {
-				errs = append(errs, fmt.Sprintf("%s: required property %q missing", path, req))
-			}
-		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ps, ok := r.Properties[k]
-			if !ok {
-				if r.AdditionalProperties != nil {
-					errs = append(errs, vd.validate(m[k], r.AdditionalProperties, path+"."+k)...)
-					continue
-				}
-				if len(r.Properties) > 0 {
-					errs = append(errs, fmt.Sprintf("%s: unknown property %q", path, k))
-				}
-				continue
-			}
-			errs = append(errs, vd.validate(m[k], ps, path+"."+k)...)
-		}
-		return errs
+		return vd.validateObject(m, r, path)
 	}
 	return nil
+}
+
+// nullableUnion reports whether a variant of the union r is nullable.
+func (vd validator) nullableUnion(r *catalog.Schema) bool {
+	for _, alt := range r.AnyOf {
+		if alt.Nullable || vd.sp.resolve(alt) != nil && vd.sp.resolve(alt).Nullable {
+			return true
+		}
+	}
+	return false
+}
+
+// validateUnion accepts v if a variant of r does, and otherwise reports the
+// variant it came closest to.
+func (vd validator) validateUnion(v any, r *catalog.Schema, path string) []string {
+	var best []string
+	for i, alt := range r.AnyOf {
+		errs := vd.validate(v, alt, path)
+		if len(errs) == 0 {
+			return nil
+		}
+		if i == 0 || len(errs) < len(best) {
+			best = errs
+		}
+	}
+	return append([]string{path + ": matches no variant of the union"}, best...)
+}
+
+// validateObject checks an object's required, known and unknown properties.
+func (vd validator) validateObject(m map[string]any, r *catalog.Schema, path string) []string {
+	var errs []string
+	for _, req := range r.Required {
+		if _, ok := m[req]; !ok {
+			errs = append(errs, fmt.Sprintf("%s: required property %q missing", path, req))
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ps, ok := r.Properties[k]
+		if !ok {
+			if r.AdditionalProperties != nil {
+				errs = append(errs, vd.validate(m[k], r.AdditionalProperties, path+"."+k)...)
+				continue
+			}
+			if len(r.Properties) > 0 {
+				errs = append(errs, fmt.Sprintf("%s: unknown property %q", path, k))
+			}
+			continue
+		}
+		errs = append(errs, vd.validate(m[k], ps, path+"."+k)...)
+	}
+	return errs
 }
 
 func contains(s []string, x string) bool {

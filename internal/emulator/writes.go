@@ -175,6 +175,9 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	if ae != nil {
 		return response{}, ae
 	}
+	if u, ok := params["url"].(string); d.name == "webhook_endpoints" && ok && !loopbackURL(u) {
+		return response{}, invalid("url", "The emulator delivers webhooks to loopback addresses only (http://127.0.0.1:PORT/…).")
+	}
 	for _, req := range append(append([]string(nil), op.Body.Required...), alsoRequired[d.name]...) {
 		if _, ok := params[req]; !ok {
 			return response{}, invalid(req, "Missing required param: "+req+".")
@@ -183,17 +186,72 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.unix()
-	id := a.newID(d.prefix, e.rnd.Uint64)
-	if d.prefix == "" {
-		id = "CPN" + id[7:]
-		if v, ok := params["id"].(string); ok && v != "" {
-			if _, dup := a.tables[d.name].byID[v]; dup {
-				return response{}, &apiError{status: 400, typ: "invalid_request_error", code: "resource_already_exists", param: "id", msg: "Coupon already exists."}
-			}
-			id = v
-		}
+	id, ae := e.newObjectID(a, d, params)
+	if ae != nil {
+		return response{}, ae
 	}
 	schema := e.sp.component(d.object)
+	m, ae := e.objectParams(schema, params)
+	if ae != nil {
+		return response{}, ae
+	}
+	if ae := references(a, params); ae != nil {
+		return response{}, ae
+	}
+	over := e.createdFields(d, schema, params, m, id, now)
+	if d.name == "subscriptions" {
+		if ae := e.addSubscriptionItems(a, params, id, now, &over); ae != nil {
+			return response{}, ae
+		}
+	}
+	if d.name == "invoices" {
+		over.set("lines", raw(e.embeddedList(a, defByName["invoices_lines"], id)))
+		over.set("status", "draft")
+	}
+	if _, ok := over.get("metadata"); !ok {
+		over = append(over, field{"metadata", map[string]string{}})
+	}
+	if d.name == "webhook_endpoints" {
+		over.set("status", "enabled")
+		over.set("api_version", catalog.SpecVersion())
+	}
+	data := e.tpls.component(d.object).render(nil, over)
+	if d.name == "webhook_endpoints" {
+		data = withoutField(data, "secret") // shown once, in the create response
+	}
+	rec := &record{id: id, created: now, data: data}
+	if c, ok := params["test_clock"].(string); ok {
+		rec.clock = c
+	}
+	a.tables[d.name].add(rec)
+	e.emit(a, d.evCreated, data, nil)
+	if d.name == "webhook_endpoints" {
+		// The signing secret comes only in the create response.
+		connect := fmt.Sprint(params["connect"]) == "true"
+		return ok200(setField(data, "secret", appendString(nil, e.hookSecret(id, connect)))), nil
+	}
+	return ok200(data), nil
+}
+
+// newObjectID draws the new object's id; a coupon may bring its own.
+func (e *Emulator) newObjectID(a *account, d *streamDef, params map[string]any) (string, *apiError) {
+	id := a.newID(d.prefix, e.rnd.Uint64)
+	if d.prefix != "" {
+		return id, nil
+	}
+	id = "CPN" + id[7:]
+	if v, ok := params["id"].(string); ok && v != "" {
+		if _, dup := a.tables[d.name].byID[v]; dup {
+			return "", &apiError{status: 400, typ: "invalid_request_error", code: "resource_already_exists", param: "id", msg: "Coupon already exists."}
+		}
+		id = v
+	}
+	return id, nil
+}
+
+// objectParams are the parameters that are fields of the object, coerced
+// to the fields' types; metadata keeps its non-empty values as strings.
+func (e *Emulator) objectParams(schema *catalog.Schema, params map[string]any) (map[string]any, *apiError) {
 	m := map[string]any{}
 	for k, v := range params {
 		if k == "id" {
@@ -217,18 +275,29 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 		}
 		c, err := e.coerce(ps, v, nil)
 		if err != nil {
-			return response{}, invalid(k, err.Error())
+			return nil, invalid(k, err.Error())
 		}
 		m[k] = c
 	}
-	// References must exist.
+	return m, nil
+}
+
+// references answers 404 when a parameter names an object that does not exist.
+func references(a *account, params map[string]any) *apiError {
 	for _, ref := range []struct{ param, stream string }{{"customer", "customers"}, {"product", "products"}, {"coupon", "coupons"}, {"price", "prices"}} {
 		if v, ok := params[ref.param].(string); ok && v != "" {
 			if _, exists := a.tables[ref.stream].byID[v]; !exists {
-				return response{}, missing(strings.TrimSuffix(ref.stream, "s"), v, ref.param)
+				return missing(strings.TrimSuffix(ref.stream, "s"), v, ref.param)
 			}
 		}
 	}
+	return nil
+}
+
+// createdFields are the new object's fields besides the template's
+// defaults: its id and time, what Stripe sets on creation, then the
+// parameters m.
+func (e *Emulator) createdFields(d *streamDef, schema *catalog.Schema, params, m map[string]any, id string, now int64) fields {
 	over := fields{{"id", id}, {"created", now}}
 	if d.name == "invoiceitems" {
 		over = fields{{"id", id}, {"date", now}}
@@ -256,52 +325,41 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	for k, v := range m {
 		over.set(k, v)
 	}
-	// Subscriptions get their items.
-	if d.name == "subscriptions" {
-		items, _ := params["items"].(map[string]any)
-		keys := make([]string, 0, len(items))
-		for k := range items {
-			keys = append(keys, k)
+	return over
+}
+
+// addSubscriptionItems creates a new subscription's items from its items
+// parameter and sets its currency and embedded items list.
+func (e *Emulator) addSubscriptionItems(a *account, params map[string]any, id string, now int64, over *fields) *apiError {
+	items, _ := params["items"].(map[string]any)
+	keys := make([]string, 0, len(items))
+	for k := range items {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	it := a.tables["subscriptions_items"]
+	currency := "usd"
+	for _, k := range keys {
+		im, _ := items[k].(map[string]any)
+		pid, _ := im["price"].(string)
+		pr, exists := a.tables["prices"].byID[pid]
+		if !exists {
+			return missing("price", pid, "items["+k+"][price]")
 		}
-		sort.Strings(keys)
-		it := a.tables["subscriptions_items"]
-		currency := "usd"
-		for _, k := range keys {
-			im, _ := items[k].(map[string]any)
-			pid, _ := im["price"].(string)
-			pr, exists := a.tables["prices"].byID[pid]
-			if !exists {
-				return response{}, missing("price", pid, "items["+k+"][price]")
-			}
-			currency = gjson.GetBytes(pr.data, "currency").Str
-			qty := int64(1)
-			if q, ok := im["quantity"].(string); ok {
-				fmt.Sscan(q, &qty)
-			}
-			si := a.newID("si_", e.rnd.Uint64)
-			rec := &record{id: si, created: now, parent: id}
-			rec.data = e.tpls.component("subscription_item").render(nil, fields{{"id", si}, {"created", now}, {"subscription", id}, {"price", raw(pr.data)}, {"quantity", qty},
-				{"current_period_start", now}, {"current_period_end", now + 30*day}, {"metadata", map[string]string{}}, {"tax_rates", []any{}}})
-			it.add(rec)
+		currency = gjson.GetBytes(pr.data, "currency").Str
+		qty := int64(1)
+		if q, ok := im["quantity"].(string); ok {
+			fmt.Sscan(q, &qty)
 		}
-		over.set("currency", currency)
-		over.set("items", raw(e.embeddedList(a, defByName["subscriptions_items"], id)))
+		si := a.newID("si_", e.rnd.Uint64)
+		rec := &record{id: si, created: now, parent: id}
+		rec.data = e.tpls.component("subscription_item").render(nil, fields{{"id", si}, {"created", now}, {"subscription", id}, {"price", raw(pr.data)}, {"quantity", qty},
+			{"current_period_start", now}, {"current_period_end", now + 30*day}, {"metadata", map[string]string{}}, {"tax_rates", []any{}}})
+		it.add(rec)
 	}
-	if d.name == "invoices" {
-		over.set("lines", raw(e.embeddedList(a, defByName["invoices_lines"], id)))
-		over.set("status", "draft")
-	}
-	if _, ok := over.get("metadata"); !ok {
-		over = append(over, field{"metadata", map[string]string{}})
-	}
-	data := e.tpls.component(d.object).render(nil, over)
-	rec := &record{id: id, created: now, data: data}
-	if c, ok := params["test_clock"].(string); ok {
-		rec.clock = c
-	}
-	a.tables[d.name].add(rec)
-	e.emit(a, d.evCreated, data, nil)
-	return ok200(data), nil
+	over.set("currency", currency)
+	over.set("items", raw(e.embeddedList(a, defByName["subscriptions_items"], id)))
+	return nil
 }
 
 // update applies POST /v1/<list>/{id}.
@@ -313,6 +371,9 @@ func (e *Emulator) update(r *http.Request, tg *target, a *account) (response, *a
 	params, ae := e.writeParams(r, "POST", tg.tmpl)
 	if ae != nil {
 		return response{}, ae
+	}
+	if u, ok := params["url"].(string); d.name == "webhook_endpoints" && ok && !loopbackURL(u) {
+		return response{}, invalid("url", "The emulator delivers webhooks to loopback addresses only (http://127.0.0.1:PORT/…).")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

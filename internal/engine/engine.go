@@ -135,25 +135,25 @@ var ErrStreamsFailed = errors.New("some streams failed")
 func (o *Options) Validate() error {
 	for _, name := range o.Streams {
 		if _, ok := catalog.Lookup(name); !ok {
-			return fmt.Errorf("--streams: unknown stream %q (run `stripeline streams` for the list)", name)
+			return settingErr("streams", "unknown stream %q (see the catalog: stripeline streams)", name)
 		}
 	}
 	for name := range o.Fields {
 		if _, ok := catalog.Lookup(name); !ok {
-			return fmt.Errorf("config streams: unknown stream %q (run `stripeline streams` for the list)", name)
+			return settingErr("streams", "unknown stream %q in the field selection (see the catalog: stripeline streams)", name)
 		}
 	}
 	if o.LookbackDays < 0 {
-		return fmt.Errorf("--lookback-days must be 0 or more, got %d", o.LookbackDays)
+		return settingErr("lookback_days", "must be 0 or more, got %d", o.LookbackDays)
 	}
 	if o.WindowDays < 0 {
-		return fmt.Errorf("--window-days must be 0 or more, got %d", o.WindowDays)
+		return settingErr("window_days", "must be 0 or more, got %d", o.WindowDays)
 	}
 	if o.ReconcileEvery > 0 && o.ReconcileEvery < time.Hour {
-		return fmt.Errorf("--reconcile-every must be at least 1h (or negative for never), got %s", o.ReconcileEvery)
+		return settingErr("reconcile_every", "must be at least 1h (or negative for never), got %s", o.ReconcileEvery)
 	}
 	if o.Concurrency < 0 {
-		return fmt.Errorf("--concurrency must be 1 or more, got %d", o.Concurrency)
+		return settingErr("concurrency", "must be 1 or more, got %d", o.Concurrency)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -132,11 +133,20 @@ func TestConnectedAccountRowsCarryIt(t *testing.T) {
 	enginetest.AssertReplicaEqualsAccount(t, f.dst.(dest.Querier), f.emu, acct, streams)
 }
 
-func TestBadStreamNamesTheFlag(t *testing.T) {
+// A bad option names the setting (as the config file does), never a flag
+// of one face or another.
+func TestBadStreamNamesTheSetting(t *testing.T) {
 	f := newFixture(t, emulator.Config{Seed: 1, Objects: 200})
 	_, err := engine.Sync(context.Background(), engine.Options{Client: f.client, Dest: f.dst, Streams: []string{"custommers"}})
-	if err == nil || !strings.Contains(err.Error(), "--streams") || !strings.Contains(err.Error(), "custommers") {
+	var se *engine.SettingError
+	if !errors.As(err, &se) || se.Setting() != "streams" || !strings.HasPrefix(err.Error(), "streams: ") || !strings.Contains(err.Error(), "custommers") {
 		t.Fatalf("err = %v", err)
+	}
+	for _, opts := range []engine.Options{{LookbackDays: -1}, {WindowDays: -2}, {Concurrency: -1}, {ReconcileEvery: time.Minute}} {
+		err := opts.Validate()
+		if !errors.As(err, &se) || strings.Contains(err.Error(), "--") {
+			t.Errorf("%+v: err = %v", opts, err)
+		}
 	}
 }
 

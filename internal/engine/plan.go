@@ -249,7 +249,7 @@ func unsupported(s catalog.Stream) string {
 			return "parent stream " + s.Parent + " is not in the catalog"
 		}
 		if p.Parent != "" {
-			return "its parent " + p.Name + " is itself a child; list it with --streams " + p.Name
+			return "its parent " + p.Name + " is itself a child list, read per parent; select " + p.Name + " to replicate it"
 		}
 		if len(p.RequiredParams) > 0 {
 			return "its parent " + p.Name + " needs query parameters"

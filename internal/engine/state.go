@@ -67,7 +67,7 @@ func decodeState(raw json.RawMessage, v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("decode saved state %s: %w (run with --full-refresh to start over)", truncate(string(raw), 80), err)
+		return fmt.Errorf("decode saved state %s: %w (a full refresh starts over)", truncate(string(raw), 80), err)
 	}
 	return nil
 }

@@ -170,17 +170,17 @@ type Client struct {
 // New returns a client for cfg.
 func New(cfg Config) (*Client, error) {
 	if cfg.Key == "" {
-		return nil, errors.New("no Stripe API key: set STRIPE_API_KEY")
+		return nil, configErr("api_key", "no Stripe API key is set")
 	}
 	if !cfg.Key.Valid() {
-		return nil, fmt.Errorf("the API key %s is not a Stripe secret or restricted key: it must start with sk_live_, sk_test_, rk_live_ or rk_test_", cfg.Key)
+		return nil, configErr("api_key", "the API key %s is not a Stripe secret or restricted key: it must start with sk_live_, sk_test_, rk_live_ or rk_test_", cfg.Key)
 	}
 	if cfg.APIBase == "" {
 		cfg.APIBase = DefaultAPIBase
 	}
 	u, err := url.Parse(cfg.APIBase)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("API base %q is not an http(s) URL such as http://127.0.0.1:12111", cfg.APIBase)
+		return nil, configErr("api_base", "%q is not an http(s) URL such as http://127.0.0.1:12111", cfg.APIBase)
 	}
 	cfg.APIBase = strings.TrimSuffix(cfg.APIBase, "/")
 	if cfg.Version == "" {
@@ -195,8 +195,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.EndpointRPS == 0 {
 		cfg.EndpointRPS = DefaultEndpointRPS
 	}
-	if cfg.GlobalRPS < 0 || cfg.EndpointRPS < 0 {
-		return nil, errors.New("request rates must be positive")
+	if cfg.GlobalRPS < 0 {
+		return nil, configErr("max_rps", "must be positive, got %v", cfg.GlobalRPS)
+	}
+	if cfg.EndpointRPS < 0 {
+		return nil, configErr("endpoint_rps", "must be positive, got %v", cfg.EndpointRPS)
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = DefaultMaxRetries
@@ -227,7 +230,7 @@ func New(cfg Config) (*Client, error) {
 		if cfg.Proxy != "" {
 			pu, err := url.Parse(cfg.Proxy)
 			if err != nil || pu.Host == "" {
-				return nil, fmt.Errorf("proxy %q is not a URL such as http://proxy:3128", cfg.Proxy)
+				return nil, configErr("proxy", "%q is not a URL such as http://proxy:3128", cfg.Proxy)
 			}
 			proxy = pu
 		}

@@ -321,7 +321,7 @@ func TestAuthenticationErrorHidesKey(t *testing.T) {
 			t.Errorf("error text leaks the key: %s", s)
 		}
 	}
-	if got, want := err.Error(), "Stripe rejected the API key sk_test_…abcd (401): check STRIPE_API_KEY (request req_1)"; got != want {
+	if got, want := err.Error(), "Stripe rejected the API key sk_test_…abcd (401): check the key (api_key) (request req_1)"; got != want {
 		t.Errorf("message = %q, want %q", got, want)
 	}
 	if got := len(fs.requests()); got != 1 {
@@ -433,7 +433,7 @@ func TestUnreachableBase(t *testing.T) {
 	if !errors.Is(err, stripe.ErrNetwork) {
 		t.Fatalf("err = %v, want ErrNetwork", err)
 	}
-	want := "cannot reach Stripe at http://127.0.0.1:1: connection refused — check --api-base / the network (3 attempts)"
+	want := "cannot reach Stripe at http://127.0.0.1:1: connection refused — check the API base URL (api_base) and the network (3 attempts)"
 	if err.Error() != want {
 		t.Errorf("message = %q, want %q", err, want)
 	}

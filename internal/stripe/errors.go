@@ -67,13 +67,28 @@ func (e *Error) Is(target error) bool {
 // Unwrap returns the underlying network error, if any.
 func (e *Error) Unwrap() error { return e.cause }
 
+// Setting names the setting an error points at, as the config file does:
+// api_key for a rejected key, api_base for an unreachable API, max_rps for
+// a request rate-limited to the end; "" for the others.
+func (e *Error) Setting() string {
+	switch e.Kind {
+	case ErrAuthentication:
+		return "api_key"
+	case ErrNetwork:
+		return "api_base"
+	case ErrRateLimited:
+		return "max_rps"
+	}
+	return ""
+}
+
 // Error returns one sentence saying what went wrong and what to do.
 func (e *Error) Error() string {
 	req := e.Method + " " + e.Path
 	var b strings.Builder
 	switch e.Kind {
 	case ErrAuthentication:
-		fmt.Fprintf(&b, "Stripe rejected the API key %s (401): check STRIPE_API_KEY", e.Key)
+		fmt.Fprintf(&b, "Stripe rejected the API key %s (401): check the key (api_key)", e.Key)
 	case ErrPermission:
 		perm := e.Permission
 		if perm == "" {
@@ -90,12 +105,12 @@ func (e *Error) Error() string {
 		if e.cause != nil {
 			reason = networkReason(e.cause)
 		}
-		fmt.Fprintf(&b, "cannot reach Stripe at %s: %s — check --api-base / the network", e.Base, reason)
+		fmt.Fprintf(&b, "cannot reach Stripe at %s: %s — check the API base URL (api_base) and the network", e.Base, reason)
 		if e.Attempts > 1 {
 			fmt.Fprintf(&b, " (%d attempts)", e.Attempts)
 		}
 	case ErrRateLimited:
-		fmt.Fprintf(&b, "%s: Stripe kept rate-limiting the request (429) after %d attempts: lower --max-rps or retry later", req, e.Attempts)
+		fmt.Fprintf(&b, "%s: Stripe kept rate-limiting the request (429) after %d attempts: lower the request rate (max_rps) or retry later", req, e.Attempts)
 	case ErrServer:
 		fmt.Fprintf(&b, "%s: Stripe server error (%d %s) after %d attempts", req, e.StatusCode, http.StatusText(e.StatusCode), e.Attempts)
 		if e.Message != "" {
@@ -173,4 +188,23 @@ func lastPart(msg string) string {
 		return msg[i+2:]
 	}
 	return msg
+}
+
+// ConfigError is a Config field New refused: Setting names it as the
+// config file does (api_key, api_base, max_rps, endpoint_rps, proxy).
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Setting returns the config key of the refused field.
+func (e *ConfigError) Setting() string { return e.Field }
+
+func configErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
 }

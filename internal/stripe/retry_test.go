@@ -94,7 +94,7 @@ func TestUnreachedBaseGivesUpSooner(t *testing.T) {
 	if !errors.Is(err, stripe.ErrNetwork) {
 		t.Fatalf("err = %v, want ErrNetwork", err)
 	}
-	if want := fmt.Sprintf("cannot reach Stripe at %s: connection refused — check --api-base / the network (6 attempts)", base); err.Error() != want {
+	if want := fmt.Sprintf("cannot reach Stripe at %s: connection refused — check the API base URL (api_base) and the network (6 attempts)", base); err.Error() != want {
 		t.Errorf("message = %q, want %q", err, want)
 	}
 	got := log.all()

@@ -1,0 +1,161 @@
+package emulator_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v85/webhook"
+	"github.com/tidwall/gjson"
+
+	"github.com/stripeline/stripeline/internal/emulator"
+)
+
+// received is what a webhook receiver got: each body whose signature
+// stripe-go's own verifier accepts, and the ones it refused.
+type received struct {
+	bodies chan []byte
+	bad    chan error
+	status func(n int) int // the answer to the n-th delivery (from 1)
+	n      int
+}
+
+func newReceiver(t *testing.T, secret *string) (*received, *httptest.Server) {
+	rc := &received{bodies: make(chan []byte, 100), bad: make(chan error, 100), status: func(int) int { return 200 }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.n++
+		if code := rc.status(rc.n); code != 200 {
+			w.WriteHeader(code)
+			return
+		}
+		if _, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), *secret, webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true}); err != nil {
+			rc.bad <- err
+			w.WriteHeader(400)
+			return
+		}
+		rc.bodies <- body
+	}))
+	t.Cleanup(srv.Close)
+	return rc, srv
+}
+
+func register(t *testing.T, e *emulator.Emulator, hookURL string, events ...string) string {
+	t.Helper()
+	form := url.Values{"url": {hookURL}}
+	for _, ev := range events {
+		form.Add("enabled_events[]", ev)
+	}
+	res := do(t, e, "POST", "/v1/webhook_endpoints", form)
+	secret := gjson.GetBytes(res, "secret").Str
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("create webhook endpoint: no secret in %s", res)
+	}
+	// The secret is shown once: not on retrieve or list.
+	id := gjson.GetBytes(res, "id").Str
+	if got := do(t, e, "GET", "/v1/webhook_endpoints/"+id, nil); gjson.GetBytes(got, "secret").Exists() {
+		t.Errorf("retrieve shows the secret: %s", got)
+	}
+	return secret
+}
+
+func do(t *testing.T, e *emulator.Emulator, method, path string, form url.Values) []byte {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Authorization", "Bearer sk_test_emulator0000000000000000")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body.Bytes())
+	}
+	return rec.Body.Bytes()
+}
+
+func wait[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook delivery within 10s")
+	}
+	var zero T
+	return zero
+}
+
+func TestWebhooksAreDeliveredSigned(t *testing.T) {
+	e, err := emulator.New(emulator.Config{Seed: 3, Objects: 300, ConnectedAccounts: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var secret string
+	rc, srv := newReceiver(t, &secret)
+	secret = register(t, e, srv.URL+"/hook", "customer.created", "customer.updated")
+
+	created := do(t, e, "POST", "/v1/customers", url.Values{"email": {"hook@example.com"}})
+	body := wait(t, rc.bodies)
+	if gjson.GetBytes(body, "type").Str != "customer.created" || gjson.GetBytes(body, "data.object.id").Str != gjson.GetBytes(created, "id").Str {
+		t.Fatalf("delivered %s", body)
+	}
+	// An event type the endpoint did not enable is not delivered.
+	do(t, e, "POST", "/v1/products", url.Values{"name": {"Hooked"}})
+	id := gjson.GetBytes(created, "id").Str
+	do(t, e, "POST", "/v1/customers/"+id, url.Values{"name": {"Updated"}})
+	if body := wait(t, rc.bodies); gjson.GetBytes(body, "type").Str != "customer.updated" {
+		t.Fatalf("delivered %s, want customer.updated (product.created is not enabled)", gjson.GetBytes(body, "type").Str)
+	}
+	if len(rc.bad) > 0 {
+		t.Fatalf("signature refused: %v", <-rc.bad)
+	}
+}
+
+func TestWebhooksAreRetriedAndDuplicated(t *testing.T) {
+	e, err := emulator.New(emulator.Config{Seed: 3, Objects: 300, ConnectedAccounts: -1,
+		Webhooks: emulator.WebhookConfig{Duplicates: 1, Backoff: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var secret string
+	rc, srv := newReceiver(t, &secret)
+	rc.status = func(n int) int {
+		if n <= 2 {
+			return 503 // the first two attempts fail
+		}
+		return 200
+	}
+	secret = register(t, e, srv.URL, "*")
+	do(t, e, "POST", "/v1/customers", url.Values{"email": {"dup@example.com"}})
+	first, second := wait(t, rc.bodies), wait(t, rc.bodies)
+	if gjson.GetBytes(first, "id").Str != gjson.GetBytes(second, "id").Str {
+		t.Errorf("the duplicate is another event: %s vs %s", gjson.GetBytes(first, "id"), gjson.GetBytes(second, "id"))
+	}
+	// Both failures were counted before their retries were sent.
+	if s := e.WebhookStats(); s.Failed != 2 || s.GaveUp != 0 {
+		t.Errorf("stats %+v: want 2 failed attempts, none given up", s)
+	}
+}
+
+func TestWebhookURLsStayOnThisMachine(t *testing.T) {
+	e, err := emulator.New(emulator.Config{Seed: 3, Objects: 300, ConnectedAccounts: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	req := httptest.NewRequest("POST", "/v1/webhook_endpoints", strings.NewReader(url.Values{"url": {"https://example.com/hook"}, "enabled_events[]": {"*"}}.Encode()))
+	req.Header.Set("Authorization", "Bearer sk_test_emulator0000000000000000")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != 400 || gjson.GetBytes(rec.Body.Bytes(), "error.param").Str != "url" {
+		t.Fatalf("non-loopback URL: %d %s", rec.Code, rec.Body.Bytes())
+	}
+}

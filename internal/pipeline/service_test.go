@@ -1,0 +1,193 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/emulator"
+	"github.com/stripeline/stripeline/internal/pipeline"
+	"github.com/stripeline/stripeline/internal/replicacheck"
+	"github.com/stripeline/stripeline/internal/stripe"
+)
+
+// testStreams keep a run to well under a second.
+var testStreams = []string{"customers", "products", "prices"}
+
+type fixture struct {
+	svc  *pipeline.Service
+	emu  *emulator.Emulator
+	base string
+	dir  string
+}
+
+func newFixture(t *testing.T, opts pipeline.Options) *fixture {
+	t.Helper()
+	emu, err := emulator.New(emulator.Config{Seed: 3, Objects: 300, ConnectedAccounts: -1, TestClocks: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	if opts.Store == "" {
+		opts.Store = "sqlite://" + filepath.Join(dir, "stripeline.db")
+	}
+	opts.Getenv = func(name string) string {
+		if name == "STRIPE_API_KEY_ACME" {
+			return "sk_test_acme123"
+		}
+		return ""
+	}
+	opts.ClientOption = func(c *stripe.Config) { c.MaxBackoff = time.Millisecond }
+	opts.PollInterval = 20 * time.Millisecond
+	svc, err := pipeline.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	if opts.Work {
+		if err := svc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			svc.Stop(ctx)
+		})
+	}
+	return &fixture{svc: svc, emu: emu, base: srv.URL, dir: dir}
+}
+
+func (f *fixture) pipeline(name string) pipeline.Pipeline {
+	return pipeline.Pipeline{
+		Name: name, DisplayName: "Acme " + name,
+		Connection: pipeline.Connection{KeyRef: "env:STRIPE_API_KEY_ACME", APIBase: f.base},
+		Dest:       "sqlite://" + filepath.Join(f.dir, name+".db"),
+		Streams:    testStreams,
+		Schedule:   pipeline.Manual,
+	}
+}
+
+func TestRunNowRecordsTheRunAndItsLog(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{Work: true})
+	p, err := f.svc.Create(ctx, f.pipeline("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status.State != pipeline.StatePending {
+		t.Fatalf("new pipeline state %s, want pending", p.Status.State)
+	}
+	run, err := f.svc.Run(ctx, "acme", pipeline.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.svc.Wait(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != pipeline.RunSucceeded {
+		t.Fatalf("run %s: %s %s", done.Status, done.ErrorKind, done.Error)
+	}
+	if done.Trigger != pipeline.TriggerManual || done.Rows == 0 || done.Requests == 0 || len(done.Streams) == 0 || done.Finished.IsZero() {
+		t.Fatalf("run record incomplete: %+v", done)
+	}
+	var customers *int64
+	for _, s := range done.Streams {
+		if s.Stream == "customers" {
+			customers = &s.Rows
+			if s.TotalRequests() == 0 {
+				t.Errorf("customers: no requests recorded")
+			}
+		}
+	}
+	if want := int64(len(f.emu.Objects("", "customers"))); customers == nil || *customers != want {
+		t.Fatalf("customers rows %v, want %d", customers, want)
+	}
+	lines, err := f.svc.Logs(ctx, run.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 2 || lines[0].Msg != "run started" || lines[len(lines)-1].Msg != "run succeeded" {
+		t.Fatalf("log lines: %+v", lines)
+	}
+	for i, l := range lines {
+		if l.Seq != int64(i+1) || l.RunID != run.ID {
+			t.Fatalf("line %d: seq %d run %d", i, l.Seq, l.RunID)
+		}
+	}
+	p, err = f.svc.Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status.State != pipeline.StateActive || p.Status.LastSuccess.IsZero() || p.Status.LastRun != run.ID {
+		t.Fatalf("status after a good run: %+v", p.Status)
+	}
+	d, err := dest.Open(ctx, p.Dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := replicacheck.Compare(ctx, d.(dest.Querier), f.emu, "", testStreams); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuthFailurePausesUntilEdited(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{Work: true})
+	p := f.pipeline("bad")
+	p.Connection = pipeline.Connection{APIKey: "sk_test_no-such-key", APIBase: f.base}
+	created, err := f.svc.Create(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Connection.KeyRef != pipeline.KeyRefStored || strings.Contains(created.Connection.KeyHint, "such") {
+		t.Fatalf("stored key shown as %q (%s)", created.Connection.KeyHint, created.Connection.KeyRef)
+	}
+	run, err := f.svc.Run(ctx, "bad", pipeline.TriggerAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.svc.Wait(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != pipeline.RunFailed || done.ErrorKind != pipeline.KindAuth || done.Attempt != 1 {
+		t.Fatalf("run: status %s kind %s attempt %d: %s", done.Status, done.ErrorKind, done.Attempt, done.Error)
+	}
+	if strings.Contains(done.Error, "no-such-key") {
+		t.Fatalf("the key shows in the run's error: %s", done.Error)
+	}
+	got, err := f.svc.Get(ctx, "bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.State != pipeline.StatePaused || got.Status.ErrorKind != pipeline.KindAuth {
+		t.Fatalf("after an auth failure: %+v", got.Status)
+	}
+	if _, err := f.svc.Run(ctx, "bad", pipeline.TriggerManual); !errors.Is(err, pipeline.ErrPaused) {
+		t.Fatalf("run while paused: %v", err)
+	}
+	got.Connection = pipeline.Connection{KeyRef: "env:STRIPE_API_KEY_ACME", APIBase: f.base}
+	edited, err := f.svc.Update(ctx, *got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edited.Status.Paused {
+		t.Fatalf("still paused after the edit: %+v", edited.Status)
+	}
+	run, err = f.svc.Run(ctx, "bad", pipeline.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err = f.svc.Wait(ctx, run.ID); err != nil || done.Status != pipeline.RunSucceeded {
+		t.Fatalf("run after the edit: %v %+v", err, done)
+	}
+}
