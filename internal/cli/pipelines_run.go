@@ -99,7 +99,7 @@ func (a *App) printRun(r *pipeline.Run) error {
 		return err
 	}
 	fmt.Fprintf(a.Stdout, "run %d of %s %s (%s, attempt %d): %d rows, %d requests, %d events applied in %.1fs\n",
-		r.ID, r.Pipeline, r.Status, r.Trigger, r.Attempt, r.Rows, r.Requests, r.Events, r.Duration(time.Now()).Seconds())
+		r.ID, r.Pipeline, r.Status, r.Trigger, r.Attempt, r.Rows, r.Requests, r.Events, r.Duration(a.now()).Seconds())
 	for _, n := range r.Notes {
 		fmt.Fprintln(a.Stdout, "note: "+n)
 	}

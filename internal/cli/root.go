@@ -159,6 +159,7 @@ func (a *App) commands() []*cobra.Command {
 		newQueryCmd(a),
 		newExportCmd(a),
 		newBenchCmd(a),
+		newServeCmd(a),
 		newVersionCmd(a),
 	}
 }

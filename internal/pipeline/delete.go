@@ -33,6 +33,10 @@ type DeleteReport struct {
 	KeptTables bool `json:"kept_tables"`
 }
 
+// ErrCannotDrop refuses to drop the tables of a pipeline whose destination
+// does not implement dest.Dropper.
+var ErrCannotDrop = errors.New("cannot drop tables")
+
 // ErrRunning refuses to delete a pipeline while its run goes on.
 var ErrRunning = errors.New("a run of the pipeline is going on")
 
@@ -117,7 +121,7 @@ func (s *Service) dropTables(ctx context.Context, rec *record, rep *DeleteReport
 	defer d.Close()
 	dr, ok := d.(dest.Dropper)
 	if !ok {
-		return fmt.Errorf("the destination %s cannot drop tables: delete %s keeping its tables, and remove them by hand", rec.p.RedactedDest(), rec.p.Name)
+		return fmt.Errorf("the destination %s %w: delete %s keeping its tables, and remove them by hand", rec.p.RedactedDest(), ErrCannotDrop, rec.p.Name)
 	}
 	if err := dr.DropTables(ctx, drop); err != nil {
 		return fmt.Errorf("drop the tables of %s: %w", rec.p.Name, err)

@@ -65,6 +65,10 @@ type Options struct {
 	Getenv func(string) string
 	// ClientOption adjusts each run's Stripe client configuration last.
 	ClientOption func(*stripe.Config)
+	// OnRunEnd, when set, is told of each run attempt this process ends
+	// (succeeded, failed, retrying, skipped); the server counts them for
+	// /metrics. It is called from the worker's goroutine and must not block.
+	OnRunEnd func(*Run)
 }
 
 // Service is the pipelines service: every operation of the faces. Open it,
@@ -79,6 +83,8 @@ type Service struct {
 
 	keysMu sync.Mutex
 	keys   *keyring
+
+	progress progressBoard
 
 	mu       sync.Mutex
 	started  bool

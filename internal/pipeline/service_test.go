@@ -67,10 +67,14 @@ func newFixtureWith(t *testing.T, opts pipeline.Options, inProcess bool) *fixtur
 		}
 		return ""
 	}
+	given := opts.ClientOption
 	opts.ClientOption = func(c *stripe.Config) {
 		c.MaxBackoff = time.Millisecond
 		if inProcess {
 			c.HTTPClient = &http.Client{Transport: handlerTransport{emu}}
+		}
+		if given != nil {
+			given(c)
 		}
 	}
 	if opts.PollInterval == 0 {
