@@ -188,6 +188,6 @@ func newPipelinesWorkCmd(a *App, store *string) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 2, "runs worked at once")
-	cmd.Flags().DurationVar(&rescueAfter, "rescue-after", 3*time.Hour, "a run going on this long is taken for dead and run again from its checkpoint")
+	cmd.Flags().DurationVar(&rescueAfter, "rescue-after", 6*time.Hour, "one attempt of a run lasts at most this long; a run whose worker died is run again from its checkpoint this long after it started")
 	return cmd
 }

@@ -45,10 +45,11 @@ type Options struct {
 	Schedules bool
 	// Workers is how many runs this process works at once (default 2).
 	Workers int
-	// RescueAfter is how long a run may go on before River's rescuer takes
-	// it for dead and runs it again (resuming from its checkpoint); default
-	// 3h. Keep it above the longest run: the pipeline's run lock refuses a
-	// second run while the first lives, and the retry waits its turn.
+	// RescueAfter bounds one attempt of a run: a run whose worker died is
+	// taken for dead this long after its attempt started, and River's
+	// rescuer runs it again (resuming from its checkpoint); a live attempt
+	// that takes longer is stopped at its last checkpoint and retried, so
+	// a long backfill goes on over attempts. Default 6h.
 	RescueAfter time.Duration
 	// PollInterval is how often a worker looks for new runs when it is not
 	// told of them (SQLite stores; default 1s).
@@ -129,7 +130,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		opts.Workers = 2
 	}
 	if opts.RescueAfter <= 0 {
-		opts.RescueAfter = 3 * time.Hour
+		opts.RescueAfter = 6 * time.Hour
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
@@ -164,7 +165,7 @@ func (s *Service) openRiver(ctx context.Context) error {
 		ID:                   s.opts.ID,
 		Logger:               slog.New(levelFloor{s.log.Handler(), slog.LevelWarn}),
 		Schema:               s.st.schema,
-		JobTimeout:           -1, // a backfill takes as long as it takes
+		JobTimeout:           s.opts.RescueAfter,
 		RescueStuckJobsAfter: s.opts.RescueAfter,
 		MaxAttempts:          s.opts.MaxAttempts,
 		RetryPolicy:          s.opts.RetryPolicy,
