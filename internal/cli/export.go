@@ -109,7 +109,9 @@ func (a *App) exportFromReplica(ctx context.Context, u, stream string) ([]dest.C
 			add(dest.Column{Name: c.Name, Type: c.Type})
 		}
 	}
-	bk := map[string]catalog.Type{dest.ColDeleted: catalog.TypeBoolean, dest.ColSyncedAt: catalog.TypeInteger, dest.ColAccount: catalog.TypeString}
+	// The version rows were written from stays out of exports (it orders
+	// webhooks; it is no field of the object).
+	bk := map[string]catalog.Type{dest.ColDeleted: catalog.TypeBoolean, dest.ColSyncedAt: catalog.TypeInteger, dest.ColAccount: catalog.TypeString, dest.ColVersion: catalog.TypeInteger}
 	var rest []string
 	for k := range present {
 		if !seen[k] && bk[k] == "" {

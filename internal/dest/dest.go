@@ -7,6 +7,7 @@ package dest
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"time"
 
 	"github.com/stripeline/stripeline/internal/catalog"
@@ -17,7 +18,19 @@ const (
 	ColDeleted  = "_stripeline_deleted"   // boolean: deleted upstream (soft delete)
 	ColSyncedAt = "_stripeline_synced_at" // integer: unix seconds of the write
 	ColAccount  = "_stripeline_account"   // string: connected account id or ""
+	ColVersion  = "_stripeline_version"   // integer: the version the row was written from (Row.Version; 0 unknown)
 )
+
+// Bookkeeping returns the bookkeeping columns, in the order destinations
+// write them after a table's own.
+func Bookkeeping() []Column {
+	return []Column{
+		{Name: ColDeleted, Type: catalog.TypeBoolean},
+		{Name: ColSyncedAt, Type: catalog.TypeInteger},
+		{Name: ColAccount, Type: catalog.TypeString},
+		{Name: ColVersion, Type: catalog.TypeInteger},
+	}
+}
 
 // StateTable and RunsTable are the names of the bookkeeping tables.
 const (
@@ -48,6 +61,11 @@ type Row struct {
 	// created holding only the id).
 	Values  []any
 	Deleted bool
+	// Version is the version the row was written from (DESIGN §9): the
+	// object's own update stamp, or its event's created × 1e6 plus a
+	// tie-break within that second. It is stored in _stripeline_version
+	// as given by every write; 0 means unknown, older than any version.
+	Version int64
 	// Raw is the object's JSON as Stripe sent it; file destinations write it.
 	Raw json.RawMessage
 }
@@ -69,6 +87,12 @@ type Batch struct {
 	State *State
 	// SyncedAt is the time stamped on every row of the batch.
 	SyncedAt time.Time
+	// OnlyNewer makes the write conditional, for events that arrive out of
+	// order (webhooks): a row is written only if its Version is greater
+	// than the version stored for its id (a tie is not written), or if the
+	// table has no row of that id. Every row then needs a Version above 0.
+	// The state is saved either way.
+	OnlyNewer bool
 }
 
 // Run is one row of run history.
@@ -138,21 +162,43 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (columns []string, rows [][]any, err error)
 }
 
-// Reader is implemented by destinations that can read a table back: the
-// conformance suite, `stripeline export` and cross-destination comparisons
-// use it. ReadRows returns every row of the table (bookkeeping columns
-// included) with values normalised to nil, string, int64, float64, bool or
-// json.RawMessage (json columns), in no particular order. A table that does
-// not exist is an error.
+// Reader is implemented by destinations that can read their tables back:
+// export, backups, the conformance suite and cross-destination
+// comparisons. Values are normalised to nil, string, int64, float64, bool
+// or json.RawMessage (json columns); rows come in no particular order,
+// bookkeeping columns included. A table that does not exist is an error
+// wrapping ErrNoTable. Safe for concurrent use, also beside writes; a read
+// sees the rows of the writes that returned before it started.
 type Reader interface {
+	// Tables lists the replica's tables (not the bookkeeping ones), sorted.
+	Tables(ctx context.Context) ([]string, error)
+	// Rows streams every row of a table without holding the table in
+	// memory. An error ends the sequence: it is the last pair yielded.
+	// Breaking out of the loop early releases what the read holds.
+	Rows(ctx context.Context, table string) iter.Seq2[map[string]any, error]
+	// ReadRows is Rows collected into a slice (CollectRows), for tables
+	// known to be small and for tests.
 	ReadRows(ctx context.Context, table string) ([]map[string]any, error)
+}
+
+// CollectRows gathers a sequence of Reader.Rows into a slice.
+func CollectRows(seq iter.Seq2[map[string]any, error]) ([]map[string]any, error) {
+	var out []map[string]any
+	for row, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+	return out, nil
 }
 
 // FullRefresher is implemented by destinations that keep one generation of
 // data per full refresh (the file destinations). The engine calls BeginFull
 // before it rewrites a table from scratch; the next Write of that table then
 // starts a new generation that replaces the earlier files once durable.
-// Destinations that upsert by id need not implement it.
+// BeginFull itself writes nothing and may be called again before that
+// Write. Destinations that upsert by id need not implement it.
 type FullRefresher interface {
 	BeginFull(ctx context.Context, table string) error
 }
@@ -163,6 +209,8 @@ type FullRefresher interface {
 type Sweeper interface {
 	// MarkDeletedBefore sets _stripeline_deleted on the live rows of table
 	// that belong to account and were last written before the given time,
-	// and returns how many it flagged.
+	// and returns how many it flagged; their other columns stay as they
+	// are. Idempotent: a second sweep flags nothing. A table that does not
+	// exist is an error wrapping ErrNoTable.
 	MarkDeletedBefore(ctx context.Context, table, account string, before time.Time) (int64, error)
 }

@@ -51,8 +51,10 @@ type syncWorker struct {
 	s *Service
 }
 
-// Timeout lets a run take as long as it takes.
-func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return -1 }
+// Timeout bounds one attempt by Options.RescueAfter: River rescues only
+// jobs with a timeout, and a run that outlasts it stops at its last
+// checkpoint; the next attempt resumes from there.
+func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.s.opts.RescueAfter }
 
 // Work runs one attempt of a run.
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {

@@ -24,7 +24,7 @@ const BenchBatch = 1000
 // BenchTable is a customer-like table of 24 columns.
 var BenchTable = func() dest.Table {
 	t := dest.Table{Name: "bench_customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}}}
-	for _, c := range []dest.Column{
+	t.Columns = append(t.Columns, []dest.Column{
 		{Name: "object", Type: catalog.TypeString}, {Name: "address", Type: catalog.TypeJSON}, {Name: "balance", Type: catalog.TypeInteger},
 		{Name: "created", Type: catalog.TypeInteger}, {Name: "currency", Type: catalog.TypeString}, {Name: "default_source", Type: catalog.TypeString},
 		{Name: "delinquent", Type: catalog.TypeBoolean}, {Name: "description", Type: catalog.TypeString}, {Name: "discount", Type: catalog.TypeJSON},
@@ -33,9 +33,7 @@ var BenchTable = func() dest.Table {
 		{Name: "next_invoice_sequence", Type: catalog.TypeInteger}, {Name: "phone", Type: catalog.TypeString}, {Name: "preferred_locales", Type: catalog.TypeJSON},
 		{Name: "shipping", Type: catalog.TypeJSON}, {Name: "tax_exempt", Type: catalog.TypeString}, {Name: "test_clock", Type: catalog.TypeString},
 		{Name: "tax_rate", Type: catalog.TypeNumber}, {Name: "order", Type: catalog.TypeString},
-	} {
-		t.Columns = append(t.Columns, c)
-	}
+	}...)
 	return t
 }()
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -45,7 +46,8 @@ func testSaveState(t *testing.T, open Opener) {
 	}
 }
 
-// testClosed checks that a closed destination says so with ErrClosed.
+// testClosed checks that a closed destination says so with ErrClosed,
+// whatever is asked of it.
 func testClosed(t *testing.T, open Opener) {
 	d := open(t)
 	ctx := context.Background()
@@ -54,10 +56,26 @@ func testClosed(t *testing.T, open Opener) {
 		t.Fatalf("Close: %v", err)
 	}
 	calls := map[string]error{
+		"Migrate":   d.Migrate(ctx, customers),
 		"Write":     d.Write(ctx, &dest.Batch{Table: customers, Rows: []dest.Row{customer("cus_1", 1, "a@x")}, SyncedAt: syncedAt}),
 		"SaveState": d.SaveState(ctx, dest.State{Pipeline: "p", Stream: "s", Cursor: json.RawMessage(`1`)}),
+		"SaveRun":   d.SaveRun(ctx, dest.Run{ID: "r", Pipeline: "p", Started: syncedAt, Status: "running"}),
 	}
 	_, calls["LoadState"] = d.LoadState(ctx, "p")
+	_, calls["Runs"] = d.Runs(ctx, "", 0)
+	if r, ok := d.(dest.Reader); ok {
+		_, calls["Tables"] = r.Tables(ctx)
+		_, calls["ReadRows"] = r.ReadRows(ctx, customers.Name)
+	}
+	if q, ok := d.(dest.Querier); ok {
+		_, _, calls["Query"] = q.Query(ctx, "SELECT 1")
+	}
+	if sw, ok := d.(dest.Sweeper); ok {
+		_, calls["MarkDeletedBefore"] = sw.MarkDeletedBefore(ctx, customers.Name, "", syncedAt)
+	}
+	if l, ok := d.(dest.Locker); ok {
+		_, calls["Lock"] = l.Lock(ctx, dest.LockRequest{Pipeline: "p"})
+	}
 	for name, err := range calls {
 		if !errors.Is(err, dest.ErrClosed) {
 			t.Errorf("%s after Close = %v, want an error wrapping dest.ErrClosed", name, err)
@@ -82,10 +100,7 @@ func testNoTable(t *testing.T, open Opener) {
 // quotes need no escaping, and a ? inside a literal is not one.
 func testQueryArgs(t *testing.T, open Opener) {
 	d := openT(t, open)
-	q, ok := d.(dest.Querier)
-	if !ok {
-		t.Skipf("%T does not implement dest.Querier", d)
-	}
+	q := d.(dest.Querier)
 	migrate(t, d, customers)
 	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{
 		customer("cus_1", 1, "o'hara@x"), customer("cus_2", 2, "b@x"), customer("cus_3", -3, "o'hara@x"),
@@ -109,5 +124,85 @@ func testQueryArgs(t *testing.T, open Opener) {
 	sort.Strings(ids)
 	if diff := cmp.Diff([]string{"cus_2", "cus_3"}, ids); diff != "" {
 		t.Errorf("Query IN (?, ?, ?) (-want +got):\n%s", diff)
+	}
+}
+
+// testTables checks Tables: the stream tables, sorted, no bookkeeping.
+func testTables(t *testing.T, open Opener) {
+	d := openT(t, open)
+	r := d.(dest.Reader)
+	ctx := context.Background()
+	if got, err := r.Tables(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Tables of a fresh destination = %v, %v; want none", got, err)
+	}
+	products := dest.Table{Name: "products", Columns: customers.Columns[:2]}
+	invoices := dest.Table{Name: "invoices", Columns: customers.Columns[:2]}
+	migrate(t, d, products)
+	migrate(t, d, customers)
+	write(t, d, &dest.Batch{Table: invoices, Rows: []dest.Row{{ID: "in_1", Values: []any{"in_1", int64(1)}}},
+		State: &dest.State{Pipeline: "p", Stream: "invoices", Cursor: json.RawMessage(`1`)}})
+	if err := d.SaveRun(ctx, dest.Run{ID: "r", Pipeline: "p", Started: syncedAt, Status: "running"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Tables(ctx)
+	if err != nil {
+		t.Fatalf("Tables: %v", err)
+	}
+	if diff := cmp.Diff([]string{"customers", "invoices", "products"}, got); diff != "" {
+		t.Errorf("Tables (-want +got):\n%s", diff)
+	}
+}
+
+// testRowsStreamed checks Rows: the same rows as ReadRows over several
+// writes (updates and deletion stubs included), a loop broken early
+// releases what the read holds, and a missing table is one ErrNoTable.
+func testRowsStreamed(t *testing.T, open Opener) {
+	d := openT(t, open)
+	r := d.(dest.Reader)
+	migrate(t, d, customers)
+	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{customer("cus_a", 1, "a@x"), customer("cus_b", 2, "b@x"), customer("cus_c", 3, "c@x")}})
+	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{customer("cus_b", 20, "b2@x"), {ID: "cus_c", Deleted: true}, customer("cus_d", 4, "d@x")}})
+	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{{ID: "cus_e", Deleted: true}, customer("cus_a", 10, "a2@x")}})
+	want := ReadRows(t, d, customers.Name)
+	if len(want) != 5 {
+		t.Fatalf("ReadRows: %d rows, want 5", len(want))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got := map[string]map[string]any{}
+	for row, err := range r.Rows(ctx, customers.Name) {
+		if err != nil {
+			t.Fatalf("Rows: %v", err)
+		}
+		m := map[string]any{}
+		for k, v := range row {
+			m[k] = normalise(t, v)
+		}
+		got[row["id"].(string)] = m
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Rows differs from ReadRows (-ReadRows +Rows):\n%s", diff)
+	}
+	for range 8 {
+		for _, err := range r.Rows(ctx, customers.Name) {
+			if err != nil {
+				t.Fatalf("Rows: %v", err)
+			}
+			break
+		}
+	}
+	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{customer("cus_f", 5, "f@x")}})
+	if n := len(ReadRows(t, d, customers.Name)); n != 6 {
+		t.Errorf("after early breaks, ReadRows has %d rows, want 6", n)
+	}
+	n := 0
+	for row, err := range r.Rows(ctx, "no_such_table") {
+		n++
+		if row != nil || !errors.Is(err, dest.ErrNoTable) {
+			t.Errorf("Rows of a missing table yielded %v, %v; want an error wrapping dest.ErrNoTable", row, err)
+		}
+	}
+	if n != 1 {
+		t.Errorf("Rows of a missing table yielded %d times, want once", n)
 	}
 }

@@ -1,8 +1,3 @@
-// Package desttest is the conformance suite every destination passes:
-// table creation, idempotent upserts, soft deletes, schema evolution, state
-// written atomically with its rows, run history, odd values and concurrent
-// writers. A destination's test calls Run with a factory that opens a fresh,
-// empty destination; the suite reads rows back through dest.Reader.
 package desttest
 
 import (
@@ -22,46 +17,6 @@ import (
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
 )
-
-// Opener opens a fresh, empty destination for one test; the suite closes it.
-type Opener func(t *testing.T) dest.Destination
-
-// Run runs the whole suite against destinations made by open, without the
-// cases that need Options.
-func Run(t *testing.T, open Opener) { RunWith(t, open, Options{}) }
-
-// RunWith runs the whole suite against destinations made by open, with the
-// cases that need more than a fresh destination when o provides for them.
-func RunWith(t *testing.T, open Opener, o Options) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, Opener)
-	}{
-		{"CreateTable", testCreateTable},
-		{"UpsertIdempotent", testIdempotent},
-		{"DuplicateIDsLastWins", testDuplicateIDs},
-		{"SoftDelete", testSoftDelete},
-		{"SchemaEvolution", testSchemaEvolution},
-		{"StateAtomicWithRows", testAtomic},
-		{"StateCancelledContext", testCancelled},
-		{"StateRoundTrip", testState},
-		{"Runs", testRuns},
-		{"ChildTables", testChildTables},
-		{"OddValues", testOddValues},
-		{"ConcurrentStreams", testConcurrent},
-		{"Reopen", testReopenAfterClose},
-		{"Sweeper", testSweeper},
-		{"SaveState", testSaveState},
-		{"Closed", testClosed},
-		{"NoTable", testNoTable},
-		{"QueryArgs", testQueryArgs},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
-	}
-	t.Run("OpenFailsCleanly", func(t *testing.T) { testOpenFails(t, o) })
-	t.Run("TwoWritersOfOnePipeline", func(t *testing.T) { testTwoWriters(t, open, o) })
-}
 
 // customers is a table with one column of every type and keyword names.
 var customers = dest.Table{Name: "customers", Columns: []dest.Column{
@@ -190,7 +145,7 @@ func decodeJSON(t testing.TB, raw []byte) any {
 
 // want builds the expected read-back row of a customer-shaped row.
 func want(t testing.TB, tb dest.Table, r dest.Row, account string) map[string]any {
-	m := map[string]any{dest.ColDeleted: r.Deleted, dest.ColSyncedAt: syncedAt.Unix(), dest.ColAccount: account}
+	m := map[string]any{dest.ColDeleted: r.Deleted, dest.ColSyncedAt: syncedAt.Unix(), dest.ColAccount: account, dest.ColVersion: r.Version}
 	for i, c := range tb.Columns {
 		v := r.Values[i]
 		switch x := v.(type) {
@@ -272,7 +227,7 @@ func testSoftDelete(t *testing.T, open Opener) {
 	write(t, d, &dest.Batch{Table: customers, Account: "acct_9", Rows: []dest.Row{a2, {ID: "cus_b", Deleted: true}, {ID: "cus_new", Deleted: true}}})
 	b.Deleted = true
 	got := ReadRows(t, d, customers.Name)
-	stub := map[string]any{"id": "cus_new", dest.ColDeleted: true, dest.ColSyncedAt: syncedAt.Unix(), dest.ColAccount: "acct_9"}
+	stub := map[string]any{"id": "cus_new", dest.ColDeleted: true, dest.ColSyncedAt: syncedAt.Unix(), dest.ColAccount: "acct_9", dest.ColVersion: int64(0)}
 	for _, col := range customers.Columns[1:] {
 		stub[col.Name] = nil
 	}
@@ -600,10 +555,7 @@ func testReopenAfterClose(t *testing.T, open Opener) {
 // other accounts' rows alone, their values untouched.
 func testSweeper(t *testing.T, open Opener) {
 	d := openT(t, open)
-	sw, ok := d.(dest.Sweeper)
-	if !ok {
-		t.Skipf("%T does not implement dest.Sweeper", d)
-	}
+	sw := d.(dest.Sweeper)
 	migrate(t, d, customers)
 	t1, t2 := syncedAt, syncedAt.Add(time.Hour)
 	old1, old2, gone := customer("cus_old1", 1, "o1@x"), customer("cus_old2", 2, "o2@x"), customer("cus_gone", 3, "g@x")

@@ -11,23 +11,6 @@ import (
 	"github.com/stripeline/stripeline/internal/dest"
 )
 
-// Options provide for the cases that need more than a fresh destination.
-type Options struct {
-	// Reopen opens a second destination on the place d lives in (the same
-	// file, schema, database or directory), as a second process would. The
-	// lock case needs it.
-	Reopen func(t *testing.T, d dest.Destination) dest.Destination
-	// OpenBroken prepares a place where a destination's set-up must fail
-	// (a database user without the right to create tables, a path that
-	// cannot be a database or a directory) and returns the Open to try
-	// there, which may check for itself that nothing was left behind.
-	OpenBroken func(t *testing.T) func(ctx context.Context) (dest.Destination, error)
-	// LockPerDestination says one run lock covers every pipeline of the
-	// destination (a files directory, whose pipelines share one state
-	// file): a second pipeline is refused instead of running beside.
-	LockPerDestination bool
-}
-
 // openTimeout bounds an Open that must fail: past it, Open hangs.
 const openTimeout = 30 * time.Second
 
@@ -100,11 +83,7 @@ func testTwoWriters(t *testing.T, open Opener, o Options) {
 	lb := b.(dest.Locker)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	since := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	holder := func(run string, pid int) dest.Holder {
-		return dest.Holder{Pipeline: "p", Host: "host-" + run, PID: pid, RunID: "run-" + run, Since: since.Add(time.Duration(pid) * time.Second)}
-	}
-	first, second := holder("a", 101), holder("b", 202)
+	first, second := lockHolder("a", 101), lockHolder("b", 202)
 
 	l1, err := la.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: first})
 	if err != nil {
@@ -117,103 +96,20 @@ func testTwoWriters(t *testing.T, open Opener, o Options) {
 		default:
 		}
 	}
-	refused := func(err error, want dest.Holder) {
-		t.Helper()
-		var le *dest.LockedError
-		if !errors.As(err, &le) {
-			t.Fatalf("Lock of a held pipeline = %v, want a *dest.LockedError", err)
-		}
-		got := le.Holder
-		if got.RunID != want.RunID || got.PID != want.PID || got.Host != want.Host || !got.Since.Equal(want.Since) {
-			t.Errorf("LockedError names %+v, want %+v", got, want)
-		}
-		msg := err.Error()
-		for _, part := range []string{want.RunID, want.Host, want.Since.Format(time.RFC3339), "for the lock"} {
-			if !strings.Contains(msg, part) {
-				t.Errorf("message %q does not say %q", msg, part)
-			}
-		}
-	}
 	// The same pipeline from the other destination, and from the first
 	// one again: refused at once, the holder named.
 	_, err = lb.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: second})
-	refused(err, first)
+	refused(t, err, first)
 	_, err = la.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: second})
-	refused(err, first)
-
-	// Another pipeline runs beside it (or, where one lock covers the
-	// destination, is refused naming the holder).
-	other := dest.Holder{Pipeline: "q", Host: "host-q", PID: 303, RunID: "run-q", Since: since}
-	lq, err := lb.Lock(ctx, dest.LockRequest{Pipeline: "q", Holder: other})
-	if o.LockPerDestination {
-		refused(err, first)
-		if err == nil || !strings.Contains(err.Error(), "pipeline p") {
-			t.Errorf("message %v does not name the holder's pipeline", err)
-		}
-	} else {
-		if err != nil {
-			t.Fatalf("Lock of another pipeline: %v", err)
-		}
+	refused(t, err, first)
+	if lq := lockOther(ctx, t, lb, first, o); lq != nil {
 		defer lq.Unlock()
 	}
-
-	// A wait that runs out is the same refusal, saying it waited.
-	_, err = lb.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: second, Wait: 50 * time.Millisecond})
-	refused(err, first)
-	var le *dest.LockedError
-	if errors.As(err, &le) && le.Waited <= 0 {
-		t.Errorf("LockedError after a wait says Waited = %v", le.Waited)
-	}
-
-	// A cancelled context ends a wait.
-	cctx, ccancel := context.WithCancel(ctx)
-	_, err = lb.Lock(cctx, dest.LockRequest{Pipeline: "p", Holder: second, Wait: dest.WaitForever, Waiting: func(dest.Holder) { ccancel() }})
-	ccancel()
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Lock with a cancelled context = %v, want context.Canceled", err)
-	}
-
-	// A request that waits gets the lock once the holder releases it.
-	waiting := make(chan dest.Holder, 1)
-	type result struct {
-		l   dest.Lock
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		l, err := lb.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: second, Wait: dest.WaitForever,
-			Waiting: func(h dest.Holder) { waiting <- h }})
-		got <- result{l, err}
-	}()
-	select {
-	case h := <-waiting:
-		if h.RunID != first.RunID {
-			t.Errorf("waiting for %+v, want %+v", h, first)
-		}
-	case r := <-got:
-		t.Fatalf("Lock returned without waiting for the holder: %v", r.err)
-	case <-ctx.Done():
-		t.Fatal("Lock neither waited nor returned")
-	}
-	if err := l1.Unlock(); err != nil {
-		t.Fatalf("Unlock: %v", err)
-	}
-	if err := l1.Unlock(); err != nil {
-		t.Errorf("second Unlock: %v", err)
-	}
-	var l2 dest.Lock
-	select {
-	case r := <-got:
-		if r.err != nil {
-			t.Fatalf("waiting Lock after the release: %v", r.err)
-		}
-		l2 = r.l
-	case <-ctx.Done():
-		t.Fatal("the waiting Lock did not get the released lock")
-	}
+	lockWaits(ctx, t, lb, first, second)
+	l2 := lockHandover(ctx, t, l1, lb, first, second)
 	// The new holder is the one named now.
 	_, err = la.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: first})
-	refused(err, second)
+	refused(t, err, second)
 	if err := l2.Unlock(); err != nil {
 		t.Fatalf("Unlock: %v", err)
 	}
@@ -228,5 +124,175 @@ func testTwoWriters(t *testing.T, open Opener, o Options) {
 	check(t, a, customers, "", customer("cus_1", 1, "a@x"))
 	if err := l3.Unlock(); err != nil {
 		t.Fatalf("Unlock: %v", err)
+	}
+}
+
+// lockHolder is a holder of pipeline p.
+func lockHolder(run string, pid int) dest.Holder {
+	since := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	return dest.Holder{Pipeline: "p", Host: "host-" + run, PID: pid, RunID: "run-" + run, Since: since.Add(time.Duration(pid) * time.Second)}
+}
+
+// refused checks that err refuses a lock held by want, naming it.
+func refused(t *testing.T, err error, want dest.Holder) {
+	t.Helper()
+	var le *dest.LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("Lock of a held pipeline = %v, want a *dest.LockedError", err)
+	}
+	got := le.Holder
+	if got.RunID != want.RunID || got.PID != want.PID || got.Host != want.Host || !got.Since.Equal(want.Since) {
+		t.Errorf("LockedError names %+v, want %+v", got, want)
+	}
+	msg := err.Error()
+	for _, part := range []string{want.RunID, want.Host, want.Since.Format(time.RFC3339), "for the lock"} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("message %q does not say %q", msg, part)
+		}
+	}
+}
+
+// lockOther checks that another pipeline locks beside the holder of p (or,
+// where one lock covers the destination, is refused naming the holder),
+// and returns its lock.
+func lockOther(ctx context.Context, t *testing.T, l dest.Locker, holder dest.Holder, o Options) dest.Lock {
+	t.Helper()
+	other := dest.Holder{Pipeline: "q", Host: "host-q", PID: 303, RunID: "run-q", Since: holder.Since}
+	lq, err := l.Lock(ctx, dest.LockRequest{Pipeline: "q", Holder: other})
+	if o.LockPerDestination {
+		refused(t, err, holder)
+		if err == nil || !strings.Contains(err.Error(), "pipeline p") {
+			t.Errorf("message %v does not name the holder's pipeline", err)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("Lock of another pipeline: %v", err)
+	}
+	return lq
+}
+
+// lockWaits checks waits for a held lock: one that runs out is the same
+// refusal, saying it waited; a cancelled context ends one.
+func lockWaits(ctx context.Context, t *testing.T, l dest.Locker, holder, waiter dest.Holder) {
+	t.Helper()
+	_, err := l.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: waiter, Wait: 50 * time.Millisecond})
+	refused(t, err, holder)
+	var le *dest.LockedError
+	if errors.As(err, &le) && le.Waited <= 0 {
+		t.Errorf("LockedError after a wait says Waited = %v", le.Waited)
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	_, err = l.Lock(cctx, dest.LockRequest{Pipeline: "p", Holder: waiter, Wait: dest.WaitForever, Waiting: func(dest.Holder) { ccancel() }})
+	ccancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Lock with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// lockHandover checks that a request that waits gets the lock once its
+// holder releases it (Unlock twice is fine), and returns the new lock.
+func lockHandover(ctx context.Context, t *testing.T, held dest.Lock, l dest.Locker, holder, waiter dest.Holder) dest.Lock {
+	t.Helper()
+	waiting := make(chan dest.Holder, 1)
+	type result struct {
+		l   dest.Lock
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		l, err := l.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: waiter, Wait: dest.WaitForever,
+			Waiting: func(h dest.Holder) { waiting <- h }})
+		got <- result{l, err}
+	}()
+	select {
+	case h := <-waiting:
+		if h.RunID != holder.RunID {
+			t.Errorf("waiting for %+v, want %+v", h, holder)
+		}
+	case r := <-got:
+		t.Fatalf("Lock returned without waiting for the holder: %v", r.err)
+	case <-ctx.Done():
+		t.Fatal("Lock neither waited nor returned")
+	}
+	if err := held.Unlock(); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if err := held.Unlock(); err != nil {
+		t.Errorf("second Unlock: %v", err)
+	}
+	select {
+	case r := <-got:
+		if r.err != nil {
+			t.Fatalf("waiting Lock after the release: %v", r.err)
+		}
+		return r.l
+	case <-ctx.Done():
+		t.Fatal("the waiting Lock did not get the released lock")
+	}
+	return nil
+}
+
+// testFirstOpens checks that several destinations opened at once on one
+// new place, each creating the same table (half of them with one more
+// column), all succeed and can write.
+func testFirstOpens(t *testing.T, _ Opener, o Options) {
+	if o.Fresh == nil {
+		t.Skip("the destination's test gives no Fresh")
+	}
+	open := o.Fresh(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 6
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			d, err := open(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer d.Close()
+			errs <- MigrateAndWrite(ctx, d, i)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// testLockLost checks that when the session holding a run lock ends,
+// Lost is closed, the pipeline can be locked again, and Unlock of the lost
+// lock is no error.
+func testLockLost(t *testing.T, open Opener, o Options) {
+	if o.EndSession == nil {
+		t.Skip("the destination's test gives no EndSession")
+	}
+	d := openT(t, open)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lk := d.(dest.Locker)
+	l, err := lk.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: dest.Holder{Host: "h", PID: 1, RunID: "r1", Since: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	o.EndSession(t, d, "p")
+	select {
+	case <-l.Lost():
+	case <-ctx.Done():
+		t.Fatal("Lost was not closed after the session ended")
+	}
+	l2, err := lk.Lock(ctx, dest.LockRequest{Pipeline: "p", Holder: dest.Holder{Host: "h", PID: 2, RunID: "r2", Since: time.Now()}, Wait: time.Minute})
+	if err != nil {
+		t.Fatalf("Lock after the holder's session ended: %v", err)
+	}
+	if err := l2.Unlock(); err != nil {
+		t.Error(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Errorf("Unlock of a lost lock: %v", err)
 	}
 }

@@ -87,7 +87,8 @@ func try(path string, holder []byte) (dest.Lock, *dest.Holder, error) {
 				continue
 			}
 		}
-		if err := f.Truncate(0); err == nil {
+		err = f.Truncate(0)
+		if err == nil {
 			_, err = f.WriteAt(holder, 0)
 		}
 		if err != nil {

@@ -23,19 +23,12 @@ import (
 func TestConformance(t *testing.T) {
 	for _, scheme := range []string{"csv", "jsonl", "parquet"} {
 		t.Run(scheme, func(t *testing.T) {
-			dirs := map[dest.Destination]string{}
-			open := func(t *testing.T, dir string) dest.Destination {
-				d, err := dest.Open(context.Background(), scheme+"://"+dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dirs[d] = dir
-				return d
-			}
+			var places desttest.Places
 			desttest.RunWith(t, func(t *testing.T) dest.Destination {
-				return open(t, filepath.Join(t.TempDir(), "out"))
+				return places.Open(t, scheme+"://"+filepath.Join(t.TempDir(), "out"))
 			}, desttest.Options{
-				Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, dirs[d]) },
+				Caps:   desttest.Caps{Lock: true, FullRefresh: true, OnlyNewer: true},
+				Reopen: places.Reopen,
 				// A directory under a regular file cannot be made.
 				OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
 					file := filepath.Join(t.TempDir(), "plain-file")
@@ -216,5 +209,88 @@ func TestFullRefreshWithoutRows(t *testing.T) {
 				t.Errorf("after one more row: %v, %v", rows, err)
 			}
 		})
+	}
+}
+
+// TestOnlyNewerAfterReopen: the versions a conditional write compares
+// with are read back from the files by a new destination, in every format.
+func TestOnlyNewerAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	tb := dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}, {Name: "n", Type: catalog.TypeInteger}}}
+	row := func(n, version int64) dest.Row {
+		return dest.Row{ID: "cus_1", Values: []any{"cus_1", n}, Version: version, Raw: json.RawMessage(fmt.Sprintf(`{"id":"cus_1","n":%d}`, n))}
+	}
+	for _, format := range []string{files.CSV, files.JSONL, files.Parquet} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			write := func(r dest.Row) {
+				t.Helper()
+				d, err := files.Open(ctx, format, dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Write(ctx, &dest.Batch{Table: tb, Rows: []dest.Row{r}, OnlyNewer: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(row(5, 5))
+			write(row(3, 3)) // older: not written
+			write(row(6, 6))
+			write(row(4, 4)) // older than the part: not written
+			d, err := files.Open(ctx, format, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := d.ReadRows(ctx, "customers")
+			if err != nil || len(rows) != 1 || rows[0]["n"] != int64(6) || rows[0][dest.ColVersion] != int64(6) {
+				t.Errorf("rows %v, %v; want n 6 at version 6", rows, err)
+			}
+			if got := names(t, dir); len(got) != 3 {
+				t.Errorf("files %v: want the state, the base and one part (rows not newer are not written)", got)
+			}
+		})
+	}
+}
+
+// TestRowsSnapshot: a read that has started sees the files it started
+// with, even when a full refresh replaces them meanwhile.
+func TestRowsSnapshot(t *testing.T) {
+	ctx := context.Background()
+	d, err := files.Open(ctx, files.CSV, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: catalog.TypeString}, {Name: "n", Type: catalog.TypeInteger}}}
+	w := func(ids ...string) {
+		t.Helper()
+		var rows []dest.Row
+		for _, id := range ids {
+			rows = append(rows, dest.Row{ID: id, Values: []any{id, int64(1)}})
+		}
+		if err := d.Write(ctx, &dest.Batch{Table: tb, Rows: rows}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w("a", "b")
+	w("c")
+	var got []string
+	for row, err := range d.Rows(ctx, "customers") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = append(got, row["id"].(string)); len(got) == 1 {
+			if err := d.BeginFull(ctx, "customers"); err != nil {
+				t.Fatal(err)
+			}
+			w("z")
+		}
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff([]string{"a", "b", "c"}, got); diff != "" {
+		t.Errorf("rows read across a full refresh (-want +got):\n%s", diff)
+	}
+	rows, err := d.ReadRows(ctx, "customers")
+	if err != nil || len(rows) != 1 || rows[0]["id"] != "z" {
+		t.Errorf("after the refresh: %v, %v; want z alone", rows, err)
 	}
 }

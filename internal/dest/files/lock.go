@@ -24,6 +24,9 @@ const LockFile = ".stripeline.lock"
 // numbering. The state file is read again once the lock is held, since the
 // previous holder may have changed it after this destination was opened.
 func (d *Destination) Lock(ctx context.Context, req dest.LockRequest) (dest.Lock, error) {
+	if d.isClosed() {
+		return nil, fmt.Errorf("lock pipeline %s: %w", req.Pipeline, errClosed)
+	}
 	l, err := filelock.Lock(ctx, filepath.Join(d.dir, LockFile), req)
 	if err != nil {
 		return nil, err
@@ -40,7 +43,7 @@ func (d *Destination) reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return fmt.Errorf("files destination: %w", dest.ErrClosed)
+		return errClosed
 	}
 	st, err := readState(d.dir)
 	if err != nil {
@@ -54,6 +57,7 @@ func (d *Destination) reload() error {
 		addColumns(st.Tables[name], ti.Columns)
 	}
 	d.st = st
+	d.versions = map[string]map[string]int64{}
 	return nil
 }
 

@@ -5,10 +5,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/go-sql-driver/mysql"
 
@@ -19,26 +20,14 @@ import (
 
 // serverURL returns STRIPELINE_TEST_MYSQL or skips.
 func serverURL(t testing.TB) string {
-	t.Helper()
-	raw := os.Getenv("STRIPELINE_TEST_MYSQL")
-	if raw == "" {
-		t.Skip("STRIPELINE_TEST_MYSQL is not set (e.g. mysql://root@127.0.0.1:3306/test); skipping MySQL tests")
-	}
-	return raw
+	return desttest.FromEnv(t, "STRIPELINE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 }
 
 // withDatabase creates a fresh database, dropped after the test, and
 // returns the URL pointing at it.
 func withDatabase(t testing.TB, base string) string {
 	t.Helper()
-	dsn, _, err := mysql.DSN(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := adminDB(t, base)
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "stripeline_test_" + hex.EncodeToString(b)
@@ -56,19 +45,25 @@ func withDatabase(t testing.TB, base string) string {
 	return u.String()
 }
 
-// withReadOnlyUser makes a user who may only read the database of dbURL,
-// dropped after the test, and returns dbURL with that user.
-func withReadOnlyUser(t *testing.T, base, dbURL string) string {
+// adminDB connects to the server of base.
+func adminDB(t testing.TB, base string) *sql.DB {
 	t.Helper()
 	dsn, _, err := mysql.DSN(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := sql.Open("mysql", dsn)
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
+	return db
+}
+
+// withReadOnlyUser makes a user who may only read the database of dbURL,
+// dropped after the test, and returns dbURL with that user.
+func withReadOnlyUser(t *testing.T, base, dbURL string) string {
+	t.Helper()
+	admin := adminDB(t, base)
 	u, _ := url.Parse(dbURL)
 	db := strings.TrimPrefix(u.Path, "/")
 	b := make([]byte, 6)
@@ -83,11 +78,6 @@ func withReadOnlyUser(t *testing.T, base, dbURL string) string {
 		}
 	}
 	t.Cleanup(func() {
-		admin, err := sql.Open("mysql", dsn)
-		if err != nil {
-			t.Error(err)
-			return
-		}
 		defer admin.Close()
 		if _, err := admin.Exec("DROP USER IF EXISTS '" + user + "'@'%'"); err != nil {
 			t.Errorf("drop user %s: %v", user, err)
@@ -99,34 +89,42 @@ func withReadOnlyUser(t *testing.T, base, dbURL string) string {
 
 func TestConformance(t *testing.T) {
 	base := serverURL(t)
+	mysql.SetLockWatch(t, 20*time.Millisecond)
 	before := mysql.BulkFallbacks()
-	urls := map[dest.Destination]string{}
-	open := func(t *testing.T, u string) dest.Destination {
-		d, err := dest.Open(context.Background(), u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		urls[d] = u
-		return d
-	}
+	var places desttest.Places
 	desttest.RunWith(t, func(t *testing.T) dest.Destination {
-		return open(t, withDatabase(t, base))
+		return places.Open(t, withDatabase(t, base))
 	}, desttest.Options{
-		Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, urls[d]) },
+		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true},
+		Reopen: places.Reopen,
+		Fresh: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+			return desttest.OpenAt(withDatabase(t, base))
+		},
 		OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
-			u := withReadOnlyUser(t, base, withDatabase(t, base))
-			return func(ctx context.Context) (dest.Destination, error) {
-				d, err := dest.Open(ctx, u)
-				if err != nil && !strings.Contains(err.Error(), "GRANT ALL ON") {
-					t.Errorf("error %q does not say the fix", err)
-				}
-				return d, err
-			}
+			return desttest.OpenSays(t, withReadOnlyUser(t, base, withDatabase(t, base)), "GRANT ALL ON")
+		},
+		EndSession: func(t *testing.T, d dest.Destination, pipeline string) {
+			killLockConnection(t, base, places.URL(d), pipeline)
 		},
 	})
 	// New rows, odd values included, went in through LOAD DATA as sent.
 	if n := mysql.BulkFallbacks() - before; n != 0 {
 		t.Errorf("%d batches fell back from LOAD DATA to upserts", n)
+	}
+}
+
+// killLockConnection kills the connection that holds the run lock of
+// pipeline in the database of dbURL.
+func killLockConnection(t *testing.T, base, dbURL, pipeline string) {
+	admin := adminDB(t, base)
+	defer admin.Close()
+	u, _ := url.Parse(dbURL)
+	var id int64
+	if err := admin.QueryRow("SELECT connection_id FROM `"+strings.TrimPrefix(u.Path, "/")+"`."+dest.LocksTable+" WHERE pipeline = ?", pipeline).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(fmt.Sprintf("KILL %d", id)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -177,15 +175,5 @@ func TestDSN(t *testing.T) {
 }
 
 func TestUnreachableServer(t *testing.T) {
-	_, err := dest.Open(context.Background(), "mysql://someone:hunter2@127.0.0.1:1/db?timeout=2s")
-	if err == nil {
-		t.Fatal("connecting to a closed port succeeded")
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "hunter2") {
-		t.Errorf("error shows the password: %s", msg)
-	}
-	if !strings.Contains(msg, "mysql://someone:xxxxx@127.0.0.1:1/db") || !strings.Contains(msg, "check that MySQL/MariaDB is running") {
-		t.Errorf("error %q does not name the destination and the fix", msg)
-	}
+	desttest.Unreachable(t, "mysql://someone:hunter2@127.0.0.1:1/db?timeout=2s", "mysql://someone:xxxxx@127.0.0.1:1/db", "check that MySQL/MariaDB is running")
 }

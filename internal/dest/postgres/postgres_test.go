@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -20,10 +18,7 @@ import (
 // user postgres cannot log in), or skips.
 func serverURL(t testing.TB) string {
 	t.Helper()
-	raw := os.Getenv("STRIPELINE_TEST_POSTGRES")
-	if raw == "" {
-		t.Skip("STRIPELINE_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable); skipping PostgreSQL tests")
-	}
+	raw := desttest.FromEnv(t, "STRIPELINE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, raw)
 	if err == nil {
@@ -69,28 +64,37 @@ func withSchema(t testing.TB, base string) (string, string) {
 
 func TestConformance(t *testing.T) {
 	base := serverURL(t)
-	dsns := map[dest.Destination]string{}
-	open := func(t *testing.T, dsn string) dest.Destination {
-		d, err := dest.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dsns[d] = dsn
-		return d
-	}
+	var places desttest.Places
 	desttest.RunWith(t, func(t *testing.T) dest.Destination {
 		dsn, _ := withSchema(t, base)
-		return open(t, dsn)
+		return places.Open(t, dsn)
 	}, desttest.Options{
-		Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, dsns[d]) },
+		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true},
+		Reopen: places.Reopen,
+		// Several first opens of one new schema race on CREATE SCHEMA and
+		// CREATE TABLE IF NOT EXISTS (the catalog's unique indexes) unless
+		// serialised.
+		Fresh: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+			dsn, _ := withSchema(t, base)
+			return desttest.OpenAt(dsn)
+		},
 		OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
 			dsn, _ := withSchema(t, withRole(t, base))
-			return func(ctx context.Context) (dest.Destination, error) {
-				d, err := dest.Open(ctx, dsn)
-				if err != nil && !strings.Contains(err.Error(), "grant the user CREATE") {
-					t.Errorf("error %q does not say the fix", err)
-				}
-				return d, err
+			return desttest.OpenSays(t, dsn, "grant the user CREATE")
+		},
+		EndSession: func(t *testing.T, d dest.Destination, pipeline string) {
+			u, _ := url.Parse(places.URL(d))
+			ctx := context.Background()
+			admin, err := pgx.Connect(ctx, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close(ctx)
+			var ok bool
+			err = admin.QueryRow(ctx, `SELECT pg_terminate_backend("backend_pid"::integer) FROM `+pgx.Identifier{u.Query().Get("schema"), dest.LocksTable}.Sanitize()+
+				` WHERE "pipeline" = $1`, pipeline).Scan(&ok)
+			if err != nil || !ok {
+				t.Fatalf("terminate the lock's session: %v %v", ok, err)
 			}
 		},
 	})
@@ -134,17 +138,7 @@ func withRole(t *testing.T, base string) string {
 }
 
 func TestUnreachableServer(t *testing.T) {
-	_, err := dest.Open(context.Background(), "postgres://someone:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=2")
-	if err == nil {
-		t.Fatal("connecting to a closed port succeeded")
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "hunter2") {
-		t.Errorf("error shows the password: %s", msg)
-	}
-	if !strings.Contains(msg, "postgres://someone:xxxxx@127.0.0.1:1") || !strings.Contains(msg, "check that PostgreSQL is running") {
-		t.Errorf("error %q does not name the destination and the fix", msg)
-	}
+	desttest.Unreachable(t, "postgres://someone:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", "postgres://someone:xxxxx@127.0.0.1:1", "check that PostgreSQL is running")
 }
 
 func TestDefaultSchemaAndQuery(t *testing.T) {

@@ -20,21 +20,13 @@ func LockPath(path, pipeline string) string {
 // destination knows of the tables is read again afterwards, since a run of
 // another pipeline may have changed them.
 func (d *Destination) Lock(ctx context.Context, req dest.LockRequest) (dest.Lock, error) {
+	if d.Closed() {
+		return nil, fmt.Errorf("lock pipeline %s: %w", req.Pipeline, dest.ErrClosed)
+	}
 	l, err := filelock.Lock(ctx, LockPath(d.path, req.Pipeline), req)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	if d.conn == nil {
-		d.mu.Unlock()
-		l.Unlock()
-		return nil, fmt.Errorf("sqlite destination: %w", dest.ErrClosed)
-	}
-	d.tables = map[string]map[string]bool{}
-	for k, s := range d.stmts {
-		s.Close()
-		delete(d.stmts, k)
-	}
-	d.mu.Unlock()
+	d.Forget()
 	return l, nil
 }

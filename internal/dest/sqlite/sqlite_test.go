@@ -1,36 +1,32 @@
 package sqlite_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
-	"context"
 	"github.com/google/go-cmp/cmp"
-	"github.com/stripeline/stripeline/internal/catalog"
-	"path/filepath"
-	"testing"
 
+	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/dest/desttest"
 	"github.com/stripeline/stripeline/internal/dest/sqlite"
 )
 
 func TestConformance(t *testing.T) {
-	paths := map[dest.Destination]string{}
-	open := func(t *testing.T, path string) dest.Destination {
-		d, err := dest.Open(context.Background(), "sqlite://"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths[d] = path
-		return d
-	}
+	var places desttest.Places
 	desttest.RunWith(t, func(t *testing.T) dest.Destination {
-		return open(t, filepath.Join(t.TempDir(), "replica.db"))
+		return places.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "replica.db"))
 	}, desttest.Options{
-		Reopen: func(t *testing.T, d dest.Destination) dest.Destination { return open(t, paths[d]) },
+		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true},
+		Reopen: places.Reopen,
+		Fresh: func(t *testing.T) func(context.Context) (dest.Destination, error) {
+			return desttest.OpenAt("sqlite://" + filepath.Join(t.TempDir(), "first.db"))
+		},
 		// A file that is not a database: set-up fails, and the file is
 		// left as it was.
 		OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
