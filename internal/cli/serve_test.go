@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stripeline/stripeline/internal/cli"
 	"github.com/stripeline/stripeline/internal/emulator"
@@ -187,5 +188,71 @@ func TestServeRefusesAPublicAddressUnlessAsked(t *testing.T) {
 	env = testEnv(t, nil, "serve", "--workers", "0")
 	if code, _, errOut := invoke(t, env); code != 2 || !strings.Contains(errOut, "--workers") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestServeShutdownStopsARunThatTheNextStartFinishes stops serve (as
+// SIGTERM does) while a run reads a slow account, with no grace: the run
+// is cancelled (its job kept for a retry) rather than waited for, and the
+// next start works the same run to its end, the replica whole. (That a
+// run resumes from its checkpoint is the SIGKILL test's, in cmd/stripeline.)
+func TestServeShutdownStopsARunThatTheNextStartFinishes(t *testing.T) {
+	emu, err := emulator.New(emulator.Config{Seed: 5, Objects: 400, ConnectedAccounts: -1, TestClocks: -1, Latency: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := httptest.NewServer(emu)
+	defer es.Close()
+	env := testEnv(t, map[string]string{"STRIPE_KEY_ACME": "sk_test_servecli4242"})
+	store := "sqlite://" + filepath.Join(env.Dir, "control.db")
+	replica := filepath.Join(env.Dir, "acme.db")
+
+	s := startServe(t, env, "--store", store, "--grace", "0s")
+	token := tokenLine.FindStringSubmatch(s.stdout.String())[1]
+	body := `{"name": "acme", "connection": {"key_ref": "env:STRIPE_KEY_ACME", "api_base": "` + es.URL + `"},
+		"dest": "sqlite://` + replica + `", "streams": ["customers", "invoices", "charges"], "schedule": "manual", "concurrency": 1}`
+	if code, out := s.request(t, "POST", "/api/v1/pipelines", token, body); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	code, out := s.request(t, "POST", "/api/v1/pipelines/acme/runs", token, "")
+	var run struct{ ID int64 }
+	if code != http.StatusAccepted || json.Unmarshal([]byte(out), &run) != nil {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	logs := "/api/v1/runs/" + strconv.FormatInt(run.ID, 10) + "/logs?follow=1"
+	// Stop serve once the run has started: read the live log to that line.
+	req, _ := http.NewRequest("GET", s.url+logs, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() && !strings.Contains(sc.Text(), `"run started"`) {
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exit %d\n%s", code, s.stderr)
+	}
+	res.Body.Close()
+	first := s.stderr.String()
+
+	s = startServe(t, env, "--store", store)
+	_, stream := s.request(t, "GET", logs, token, "")
+	end := stream[strings.LastIndex(stream, "event: end\n"):]
+	var done struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.SplitN(end, "\n", 3)[1], "data: ")), &done); err != nil {
+		t.Fatalf("end event %q: %v", end, err)
+	}
+	if !strings.Contains(first, "error_kind=interrupted") || done.ID != run.ID || done.Status != "succeeded" {
+		t.Fatalf("the run after the restart: %+v\nfirst serve:\n%s\nsecond:\n%s", done, first, s.stderr)
+	}
+	e := env
+	e.Args = []string{"query", "SELECT count(*) FROM customers", "--dest", "sqlite://" + replica, "--format", "json"}
+	code, out, errOut := invoke(t, e)
+	if want := len(emu.Objects("", "customers")); code != 0 || !strings.Contains(out, strconv.Itoa(want)) {
+		t.Fatalf("customers in the replica: exit %d %s %s, want %d", code, out, errOut, want)
 	}
 }
