@@ -23,9 +23,8 @@ import (
 // list, so a run lasts long enough to be killed in the middle.
 var killStreams = []string{"charges", "customers", "invoices", "invoices_lines", "prices", "products"}
 
-// TestKillTheServiceMidRun starts the service's worker process (`stripeline
-// pipelines work`, the worker `serve` runs), runs a pipeline whose control
-// store and replica share one SQLite file, SIGKILLs the worker once rows
+// TestKillTheServiceMidRun starts `stripeline serve`, runs a pipeline whose control
+// store and replica share one SQLite file, SIGKILLs the server once rows
 // are committed and while requests are held, starts it again, and finds
 // the same run rescued by River, resumed from its checkpoint (fewer
 // requests than a whole backfill), succeeded, and the replica equal to the
@@ -67,7 +66,7 @@ func TestKillTheServiceMidRun(t *testing.T) {
 
 	stripeline(append([]string{"pipelines", "create", "kill", "--dest", file, "--api-key-env", "STRIPE_API_KEY_KILL", "--streams", strings.Join(killStreams, ",")}, rates...)...)
 	work := func() (*exec.Cmd, chan error, *strings.Builder) {
-		cmd := exec.Command(bin, "pipelines", "work", "--rescue-after", "6s")
+		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--rescue-after", "6s")
 		cmd.Env, cmd.Dir = env, dir
 		var stderr strings.Builder
 		cmd.Stderr = &stderr

@@ -221,7 +221,6 @@ itself when no server does.`,
 		newPipelinesPauseCmd(a, &store, false),
 		newPipelinesRunCmd(a, &store),
 		newPipelinesDeleteCmd(a, &store),
-		newPipelinesWorkCmd(a, &store),
 	)
 	return cmd
 }
@@ -446,4 +445,21 @@ func newPipelinesPauseCmd(a *App, store *string, pause bool) *cobra.Command {
 			return a.printPipeline(p)
 		},
 	}
+}
+
+// applyConfigPipelines applies the config file's pipelines to the store
+// and logs where the store had drifted from the file.
+func (a *App) applyConfigPipelines(ctx context.Context, svc *pipeline.Service) error {
+	if a.cfg == nil || len(a.cfg.Pipelines) == 0 {
+		return nil
+	}
+	drift, err := svc.ApplyConfig(ctx, a.cfg)
+	for _, d := range drift {
+		a.Logger().Warn(d)
+	}
+	if err != nil {
+		return usage(fmt.Errorf("config %s: %w", a.cfgPath, err))
+	}
+	a.Logger().Info("applied the config file's pipelines", "pipelines", len(a.cfg.Pipelines), "drift", len(drift))
+	return nil
 }

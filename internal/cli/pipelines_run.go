@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -151,43 +150,5 @@ writes on the same destination (those are kept, and named).`,
 	}
 	cmd.Flags().BoolVar(&keep, "keep-tables", false, "leave the replica's tables as they are")
 	cmd.Flags().BoolVar(&drop, "drop-tables", false, "drop the tables the pipeline wrote, its state and run history (not tables another pipeline writes)")
-	return cmd
-}
-
-// newPipelinesWorkCmd is the worker process of the service without its
-// faces: it works runs and runs the schedules until interrupted. `serve`
-// does the same with the REST API and UI on top.
-func newPipelinesWorkCmd(a *App, store *string) *cobra.Command {
-	var (
-		workers     int
-		rescueAfter time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:    "work",
-		Short:  "Work runs and run the schedules of the store until interrupted (serve without its API)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			svc, err := a.openService(ctx, *store, pipeline.Options{Schedules: true, Workers: workers, RescueAfter: rescueAfter})
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
-				return err
-			}
-			a.Logger().Info("working runs", "store", svc.StoreURL())
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := svc.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
-			return nil
-		},
-	}
-	cmd.Flags().IntVar(&workers, "workers", 2, "runs worked at once")
-	cmd.Flags().DurationVar(&rescueAfter, "rescue-after", 6*time.Hour, "one attempt of a run lasts at most this long; a run whose worker died is run again from its checkpoint this long after it started")
 	return cmd
 }

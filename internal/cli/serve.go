@@ -49,7 +49,7 @@ their last checkpoint and resume there at the next start.`,
 	cmd.Flags().BoolVar(&f.public, "public", false, "allow an --addr beyond loopback (the token is still required)")
 	cmd.Flags().IntVar(&f.workers, "workers", 2, "runs worked at once by this process")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running syncs may go on before they stop at their checkpoint")
-	cmd.Flags().DurationVar(&f.rescue, "rescue-after", 3*time.Hour, "a run going on this long is taken for dead and run again from its checkpoint (keep it above the longest run)")
+	cmd.Flags().DurationVar(&f.rescue, "rescue-after", 6*time.Hour, "one attempt of a run lasts at most this long (a longer run goes on in the next attempt, from its checkpoint); a run whose server died is run again this long after its attempt started")
 	cmd.AddCommand(newServeTokenCmd(a, f))
 	return cmd
 }
@@ -114,6 +114,9 @@ func (a *App) runServe(ctx context.Context, f *serveFlags, addrSet bool) error {
 		return err
 	}
 	defer svc.Close()
+	if err := a.applyConfigPipelines(ctx, svc); err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{Service: svc, Metrics: metrics, Logger: a.Logger(), Public: f.public, Version: Version})
 	if err != nil {
 		return err

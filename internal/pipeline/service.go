@@ -39,9 +39,10 @@ type Options struct {
 	// Work makes this process work runs (River workers). Without it the
 	// Service only records and enqueues: runs wait for a process that works.
 	Work bool
-	// Schedules makes this process a candidate to run the schedules
-	// (River's leader inserts the periodic jobs) and River's maintenance,
-	// the rescue of runs whose worker died among them. It implies Work.
+	// Schedules makes this process run the schedules (periodic jobs,
+	// inserted by River's leader). It implies Work. Every working process
+	// may be River's leader, which also does its maintenance: runs due for
+	// a retry made available, runs whose worker died rescued.
 	Schedules bool
 	// Workers is how many runs this process works at once (default 2).
 	Workers int
@@ -177,7 +178,6 @@ func (s *Service) openRiver(ctx context.Context) error {
 		river.AddWorker(workers, &syncWorker{s: s})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.opts.Workers}}
-		cfg.LeaderElectionDisabled = !s.opts.Schedules
 	}
 	// SQLite has no LISTEN/NOTIFY: River's SQLite listener would poll a
 	// table every 50ms; polling for jobs every PollInterval is enough.

@@ -7,9 +7,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/stripeline/stripeline/internal/config"
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/pipeline"
@@ -252,4 +256,104 @@ func reopen(t *testing.T, f *fixture, opts pipeline.Options) *pipeline.Service {
 	}
 	t.Cleanup(func() { stop(t, svc) })
 	return svc
+}
+
+func TestApplyConfigReportsDrift(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{})
+	cfg := config.Default()
+	yaml := "api_base: " + f.base + "\npipelines:\n  - name: fromfile\n    dest: sqlite://" + filepath.Join(f.dir, "file.db") +
+		"\n    api_key: env:STRIPE_API_KEY_ACME\n    streams: [customers]\n    schedule: 15m\n"
+	if err := config.Parse([]byte(yaml), cfg); err != nil {
+		t.Fatal(err)
+	}
+	drift, err := f.svc.ApplyConfig(ctx, cfg)
+	if err != nil || len(drift) != 0 {
+		t.Fatalf("first apply: %v %q", err, drift)
+	}
+	p, err := f.svc.Get(ctx, "fromfile")
+	if err != nil || p.Source != "config" || p.Schedule.String() != "every 15m" || p.Connection.APIBase != f.base {
+		t.Fatalf("applied: %v %+v", err, p)
+	}
+	// Someone edits the store; the next start puts the file's settings back
+	// and says what had drifted.
+	p.Schedule = pipeline.MustSchedule("every 2h")
+	if _, err := f.svc.Update(ctx, *p); err != nil {
+		t.Fatal(err)
+	}
+	if drift, err = f.svc.ApplyConfig(ctx, cfg); err != nil || len(drift) != 1 || !strings.Contains(drift[0], `schedule (store every 2h, file every 15m)`) {
+		t.Fatalf("drift: %v %q", err, drift)
+	}
+	if p, _ = f.svc.Get(ctx, "fromfile"); p.Schedule.String() != "every 15m" {
+		t.Fatalf("after apply: %s", p.Schedule)
+	}
+	if drift, err = f.svc.ApplyConfig(ctx, cfg); err != nil || len(drift) != 0 {
+		t.Fatalf("apply again: %v %q", err, drift)
+	}
+	cfg.Pipelines = nil
+	if drift, err = f.svc.ApplyConfig(ctx, cfg); err != nil || len(drift) != 1 || !strings.Contains(drift[0], "no longer declares it") {
+		t.Fatalf("undeclared: %v %q", err, drift)
+	}
+	bad := config.Default()
+	bad.Pipelines = []config.Pipeline{{Name: "x", Dest: "sqlite://x.db", Schedule: "every 5s"}}
+	var ce *config.ConfigError
+	if _, err := f.svc.ApplyConfig(ctx, bad); !errors.As(err, &ce) || ce.Field != "pipelines[0].schedule" {
+		t.Fatalf("bad schedule: %v", err)
+	}
+}
+
+// flaky drops the connection of the first n requests, then serves h.
+type flaky struct {
+	mu sync.Mutex
+	n  int
+	h  http.Handler
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	drop := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if !drop {
+		f.h.ServeHTTP(w, r)
+		return
+	}
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// quickRetry retries a failed run at once.
+type quickRetry struct{}
+
+func (quickRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now() }
+
+func TestTransientFailureIsRetried(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{Work: true, RetryPolicy: quickRetry{}})
+	// The client gives up on a base that never answered after a few
+	// retries: the first attempt fails with a network error.
+	srv := httptest.NewServer(&flaky{n: 20, h: f.emu})
+	defer srv.Close()
+	p := f.pipeline("flaky")
+	p.Connection.APIBase = srv.URL
+	if _, err := f.svc.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.svc.Run(ctx, "flaky", pipeline.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.svc.Wait(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != pipeline.RunSucceeded || done.Attempt < 2 {
+		t.Fatalf("run: %s after %d attempts (%s %s)", done.Status, done.Attempt, done.ErrorKind, done.Error)
+	}
+	notes := strings.Join(done.Notes, "\n")
+	if !strings.Contains(notes, "attempt 2 resumes from the last checkpoint after attempt 1 ended") || !strings.Contains(notes, "network") {
+		t.Fatalf("notes: %s", notes)
+	}
 }
