@@ -149,6 +149,7 @@ func (a *App) commands() []*cobra.Command {
 		newStreamsCmd(a),
 		newSyncCmd(a),
 		newRunsCmd(a),
+		newPipelinesCmd(a),
 		newGetCmd(a),
 		newSearchCmd(a),
 		newCreateCmd(a),
@@ -158,6 +159,7 @@ func (a *App) commands() []*cobra.Command {
 		newQueryCmd(a),
 		newExportCmd(a),
 		newBenchCmd(a),
+		newServeCmd(a),
 		newVersionCmd(a),
 	}
 }

@@ -13,14 +13,22 @@ func newRunsCmd(a *App) *cobra.Command {
 		dstFlag  string
 		pipeline string
 		limit    int
+		store    string
 	)
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List run history from a replica",
-		Args:  cobra.NoArgs,
+		Short: "List run history from a replica, or a pipeline's runs from the control store",
+		Long: `runs lists the replica's run history (_stripeline_runs of --dest). With --store, or
+with --pipeline naming a pipeline of the control store, it lists that store's runs
+instead: trigger, status, attempts, rows, requests and the error's kind.
+"runs logs RUN" prints a run's log.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit <= 0 {
 				return usagef("--limit must be positive, got %d", limit)
+			}
+			if done, err := a.storeRuns(cmd, store, dstFlag, pipeline, limit); done || err != nil {
+				return err
 			}
 			dst, err := a.openDest(cmd.Context(), a.destURL(dstFlag))
 			if err != nil {
@@ -49,6 +57,8 @@ func newRunsCmd(a *App) *cobra.Command {
 	cmd.Flags().StringVar(&dstFlag, "dest", "", "replica URL (default: config dest, else sqlite://stripeline.db)")
 	cmd.Flags().StringVar(&pipeline, "pipeline", "", "only this pipeline")
 	cmd.Flags().IntVar(&limit, "limit", 20, "most recent runs to show")
+	cmd.PersistentFlags().StringVar(&store, "store", "", "control store URL of the pipelines (env STRIPELINE_STORE; default "+defaultStore+")")
+	cmd.AddCommand(newRunsLogsCmd(a, &store), newRunsShowCmd(a, &store))
 	return cmd
 }
 

@@ -46,12 +46,27 @@ type StreamConfig struct {
 }
 
 // Pipeline is a named, scheduled sync.
+// `stripeline serve` applies the file's pipelines to the control store at
+// start (the file wins) and reports where the store had drifted from it.
 type Pipeline struct {
-	Name     string   `yaml:"name"`
-	Dest     string   `yaml:"dest"`
-	Streams  []string `yaml:"streams"`
-	Schedule string   `yaml:"schedule"` // a Go duration ("15m") between runs
-	Account  string   `yaml:"account"`
+	Name        string `yaml:"name"`
+	DisplayName string `yaml:"display_name"`
+	Description string `yaml:"description"`
+	Dest        string `yaml:"dest"`
+	// APIKey is a reference env:NAME (read at each run) or, through
+	// ${ENV} expansion, a key to store encrypted; default env:STRIPE_API_KEY.
+	APIKey  string   `yaml:"api_key"`
+	APIBase string   `yaml:"api_base"`
+	Account string   `yaml:"account"`
+	Streams []string `yaml:"streams"`
+	// Schedule is "every 15m", "cron 0 * * * *", "manual", or a bare
+	// duration ("15m") between runs.
+	Schedule     string  `yaml:"schedule"`
+	StartDate    string  `yaml:"start_date"`
+	LookbackDays int     `yaml:"lookback_days"`
+	WindowDays   int     `yaml:"window_days"`
+	MaxRPS       float64 `yaml:"max_rps"`
+	EndpointRPS  float64 `yaml:"endpoint_rps"`
 }
 
 // Server configures the service.

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,15 +22,14 @@ type received struct {
 	bodies chan []byte
 	bad    chan error
 	status func(n int) int // the answer to the n-th delivery (from 1)
-	n      int
+	n      atomic.Int64
 }
 
 func newReceiver(t *testing.T, secret *string) (*received, *httptest.Server) {
 	rc := &received{bodies: make(chan []byte, 100), bad: make(chan error, 100), status: func(int) int { return 200 }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		rc.n++
-		if code := rc.status(rc.n); code != 200 {
+		if code := rc.status(int(rc.n.Add(1))); code != 200 {
 			w.WriteHeader(code)
 			return
 		}

@@ -165,8 +165,17 @@ func (d *failRefresh) Write(ctx context.Context, b *dest.Batch) error {
 	return d.Destination.Write(ctx, b)
 }
 
-func (d *failRefresh) Query(ctx context.Context, sql string) ([]string, [][]any, error) {
-	return d.Destination.(dest.Querier).Query(ctx, sql)
+func (d *failRefresh) SaveState(ctx context.Context, states ...dest.State) error {
+	for _, st := range states {
+		if d.fail && strings.HasPrefix(st.Stream, "_refresh:") && !strings.Contains(string(st.Cursor), "pending") {
+			return errors.New("injected failure")
+		}
+	}
+	return d.Destination.SaveState(ctx, states...)
+}
+
+func (d *failRefresh) Query(ctx context.Context, sql string, args ...any) ([]string, [][]any, error) {
+	return d.Destination.(dest.Querier).Query(ctx, sql, args...)
 }
 
 // Parents named by events are saved before the events cursor passes

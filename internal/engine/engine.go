@@ -362,11 +362,8 @@ func (r *runner) sync(ctx context.Context) error {
 			first = t
 		}
 	}
-	if first != nil {
-		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: first.shape(), Account: r.opts.Account, SyncedAt: r.writeTime(),
-			State: &dest.State{Pipeline: r.opts.Pipeline, Stream: clockKey, Cursor: encodeState(runClock{Floor: r.floor})}}); err != nil {
-			return fmt.Errorf("save state: %w", err)
-		}
+	if err := r.opts.Dest.SaveState(ctx, dest.State{Pipeline: r.opts.Pipeline, Stream: clockKey, Cursor: encodeState(runClock{Floor: r.floor})}); err != nil {
+		return fmt.Errorf("save state: %w", err)
 	}
 	if err := r.plan(ctx, selected, saved); err != nil {
 		return err

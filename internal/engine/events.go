@@ -123,19 +123,7 @@ func (r *runner) serverNow(ctx context.Context) time.Time {
 }
 
 func (r *runner) saveCursor(ctx context.Context, cur eventsCursor) error {
-	t := r.anyTable()
-	if t == nil {
-		return nil
-	}
-	return r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Account: r.opts.Account, SyncedAt: r.writeTime(),
-		State: &dest.State{Pipeline: r.opts.Pipeline, Stream: eventsKey, Cursor: encodeState(cur)}})
-}
-
-func (r *runner) anyTable() *table {
-	for _, j := range r.jobs {
-		return j.main
-	}
-	return nil
+	return r.opts.Dest.SaveState(ctx, dest.State{Pipeline: r.opts.Pipeline, Stream: eventsKey, Cursor: encodeState(cur)})
 }
 
 // eventTarget is a table an event's object lands in.
@@ -422,17 +410,17 @@ func (r *runner) childTables(stream string) []*table {
 	return out
 }
 
-// safeID matches the ids Stripe issues; anything else is not looked up.
+// safeID matches the names that go into SQL unquoted (catalog table names).
 var safeID = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
 
 // replicaChildren returns the ids of the live rows of a child table listed
 // under a parent, when the destination can answer SQL.
 func (r *runner) replicaChildren(ctx context.Context, t *table, parentID string) ([]string, error) {
 	q, ok := r.opts.Dest.(dest.Querier)
-	if !ok || !safeID.MatchString(parentID) || !safeID.MatchString(t.name) {
+	if !ok || !safeID.MatchString(t.name) {
 		return nil, nil
 	}
-	_, rows, err := q.Query(ctx, "SELECT id FROM "+t.name+" WHERE "+ParentColumn+" = '"+parentID+"'")
+	_, rows, err := q.Query(ctx, "SELECT id FROM "+t.name+" WHERE "+ParentColumn+" = ?", parentID)
 	if err != nil {
 		return nil, fmt.Errorf("find children of %s in %s: %w", parentID, t.name, err)
 	}

@@ -142,12 +142,11 @@ func (r *runner) savePending(ctx context.Context) error {
 }
 
 func (r *runner) savePendingOf(ctx context.Context, rf *refresh, rows []dest.Row, pending []string) error {
-	b := &dest.Batch{Table: rf.table.shape(), Rows: pad(rows, rf.table), Account: r.opts.Account, SyncedAt: r.writeTime(),
-		State: &dest.State{Pipeline: r.opts.Pipeline, Stream: pendingKey(rf.child.Name), Cursor: encodeState(refreshState{Pending: pending})}}
-	if err := r.opts.Dest.Write(ctx, b); err != nil {
-		return fmt.Errorf("write %s: %w", rf.table.name, err)
+	st := dest.State{Pipeline: r.opts.Pipeline, Stream: pendingKey(rf.child.Name), Cursor: encodeState(refreshState{Pending: pending})}
+	if len(rows) == 0 {
+		return r.opts.Dest.SaveState(ctx, st)
 	}
-	return nil
+	return r.opts.Dest.Write(ctx, &dest.Batch{Table: rf.table.shape(), Rows: pad(rows, rf.table), Account: r.opts.Account, SyncedAt: r.writeTime(), State: &st})
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -294,17 +293,20 @@ func (r *runner) staleChildren(ctx context.Context, t *table, seen map[string]ma
 	if !ok || !safeID.MatchString(t.name) {
 		return nil, nil
 	}
-	var in []string
+	parents := make([]string, 0, len(seen))
 	for p := range seen {
-		if safeID.MatchString(p) {
-			in = append(in, "'"+p+"'")
-		}
+		parents = append(parents, p)
 	}
-	if len(in) == 0 {
+	if len(parents) == 0 {
 		return nil, nil
 	}
-	sort.Strings(in)
-	_, rows, err := q.Query(ctx, "SELECT id, "+ParentColumn+", "+dest.ColDeleted+" FROM "+t.name+" WHERE "+ParentColumn+" IN ("+strings.Join(in, ",")+")")
+	sort.Strings(parents)
+	args := make([]any, len(parents))
+	for i, p := range parents {
+		args[i] = p
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(parents)), ",")
+	_, rows, err := q.Query(ctx, "SELECT id, "+ParentColumn+", "+dest.ColDeleted+" FROM "+t.name+" WHERE "+ParentColumn+" IN ("+marks+")", args...)
 	if err != nil {
 		return nil, fmt.Errorf("find children in %s: %w", t.name, err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stripeline/stripeline/internal/dest"
@@ -179,10 +180,13 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 	// A merged job's other streams keep their own state rows, written once
 	// the rows are durable; a crash between these writes only makes the
 	// next run page their list separately.
-	for _, k := range j.keys[1:] {
-		if err := w.dst.Write(ctx, &dest.Batch{Table: j.main.shape(), Account: w.account, SyncedAt: now,
-			State: &dest.State{Pipeline: w.pipeline, Stream: k, Cursor: batch.State.Cursor}}); err != nil {
-			return fmt.Errorf("save state of %s: %w", k, err)
+	if len(j.keys) > 1 {
+		states := make([]dest.State, 0, len(j.keys)-1)
+		for _, k := range j.keys[1:] {
+			states = append(states, dest.State{Pipeline: w.pipeline, Stream: k, Cursor: batch.State.Cursor})
+		}
+		if err := w.dst.SaveState(ctx, states...); err != nil {
+			return fmt.Errorf("save state of %s: %w", strings.Join(j.keys[1:], ", "), err)
 		}
 	}
 	b.rows[j.main] = rows[:0:0]

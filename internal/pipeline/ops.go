@@ -428,3 +428,18 @@ func (s *Service) waitJob(ctx context.Context, id int64) error {
 		}
 	}
 }
+
+// ServerRunning reports whether a process runs the schedules on this store
+// (River has a leader whose term has not expired): runs enqueued now are
+// worked without this process.
+func (s *Service) ServerRunning(ctx context.Context) (bool, error) {
+	q := `SELECT COUNT(*) FROM river_leader WHERE expires_at > datetime('now', 'subsec')`
+	if s.st.pool != nil {
+		q = `SELECT COUNT(*) FROM river_leader WHERE expires_at > now()`
+	}
+	var n int
+	if err := s.st.queryRow(ctx, q).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for a running server: %w", err)
+	}
+	return n > 0, nil
+}

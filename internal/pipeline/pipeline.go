@@ -8,6 +8,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -278,4 +279,14 @@ func schemes() []string {
 		out[i] += "://"
 	}
 	return out
+}
+
+// MarshalJSON writes the pipeline for the faces: the destination with its
+// password masked ("dest"), the key only as its reference and hint.
+func (p Pipeline) MarshalJSON() ([]byte, error) {
+	type plain Pipeline
+	return json.Marshal(struct {
+		plain
+		Dest string `json:"dest"`
+	}{plain(p), p.RedactedDest()})
 }

@@ -68,6 +68,8 @@ type Run struct {
 	Notes    []string               `json:"notes,omitempty"`
 	Rows     int64                  `json:"rows"`
 	Requests int64                  `json:"requests"`
+	// RateLimited counts the 429 answers Stripe gave the last attempt.
+	RateLimited int64 `json:"rate_limited,omitempty"`
 	// ErrorKind and Error describe a failure (of the last attempt).
 	ErrorKind ErrorKind `json:"error_kind,omitempty"`
 	Error     string    `json:"error,omitempty"`
@@ -91,13 +93,15 @@ type runResult struct {
 	Notes    []string               `json:"notes,omitempty"`
 	Rows     int64                  `json:"rows,omitempty"`
 	Requests int64                  `json:"requests,omitempty"`
+	// RateLimited counts 429s.
+	RateLimited int64 `json:"rate_limited,omitempty"`
 }
 
 const runColumns = `id, pipeline, run_trigger, status, attempt, queued, started, finished, engine_run, result, error_kind, error_text`
 
 // saveRun inserts or replaces a run record.
 func (s *store) saveRun(ctx context.Context, r *Run) error {
-	raw, err := json.Marshal(runResult{Streams: r.Streams, Events: r.Events, Notes: r.Notes, Rows: r.Rows, Requests: r.Requests})
+	raw, err := json.Marshal(runResult{Streams: r.Streams, Events: r.Events, Notes: r.Notes, Rows: r.Rows, Requests: r.Requests, RateLimited: r.RateLimited})
 	if err != nil {
 		return err
 	}
@@ -217,6 +221,7 @@ func (s *store) runsWhere(ctx context.Context, where string, args ...any) ([]*Ru
 			var rr runResult
 			if err := json.Unmarshal([]byte(result), &rr); err == nil {
 				r.Streams, r.Events, r.Notes, r.Rows, r.Requests = rr.Streams, rr.Events, rr.Notes, rr.Rows, rr.Requests
+				r.RateLimited = rr.RateLimited
 			}
 		}
 		out = append(out, r)

@@ -39,16 +39,18 @@ type Options struct {
 	// Work makes this process work runs (River workers). Without it the
 	// Service only records and enqueues: runs wait for a process that works.
 	Work bool
-	// Schedules makes this process a candidate to run the schedules
-	// (River's leader inserts the periodic jobs) and River's maintenance,
-	// the rescue of runs whose worker died among them. It implies Work.
+	// Schedules makes this process run the schedules (periodic jobs,
+	// inserted by River's leader). It implies Work. Every working process
+	// may be River's leader, which also does its maintenance: runs due for
+	// a retry made available, runs whose worker died rescued.
 	Schedules bool
 	// Workers is how many runs this process works at once (default 2).
 	Workers int
-	// RescueAfter is how long a run may go on before River's rescuer takes
-	// it for dead and runs it again (resuming from its checkpoint); default
-	// 3h. Keep it above the longest run: the pipeline's run lock refuses a
-	// second run while the first lives, and the retry waits its turn.
+	// RescueAfter bounds one attempt of a run: a run whose worker died is
+	// taken for dead this long after its attempt started, and River's
+	// rescuer runs it again (resuming from its checkpoint); a live attempt
+	// that takes longer is stopped at its last checkpoint and retried, so
+	// a long backfill goes on over attempts. Default 6h.
 	RescueAfter time.Duration
 	// PollInterval is how often a worker looks for new runs when it is not
 	// told of them (SQLite stores; default 1s).
@@ -64,6 +66,10 @@ type Options struct {
 	Getenv func(string) string
 	// ClientOption adjusts each run's Stripe client configuration last.
 	ClientOption func(*stripe.Config)
+	// OnRunEnd, when set, is told of each run attempt this process ends
+	// (succeeded, failed, retrying, skipped); the server counts them for
+	// /metrics. It is called from the worker's goroutine and must not block.
+	OnRunEnd func(*Run)
 }
 
 // Service is the pipelines service: every operation of the faces. Open it,
@@ -78,6 +84,8 @@ type Service struct {
 
 	keysMu sync.Mutex
 	keys   *keyring
+
+	progress progressBoard
 
 	mu       sync.Mutex
 	started  bool
@@ -123,7 +131,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		opts.Workers = 2
 	}
 	if opts.RescueAfter <= 0 {
-		opts.RescueAfter = 3 * time.Hour
+		opts.RescueAfter = 6 * time.Hour
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
@@ -158,7 +166,7 @@ func (s *Service) openRiver(ctx context.Context) error {
 		ID:                   s.opts.ID,
 		Logger:               slog.New(levelFloor{s.log.Handler(), slog.LevelWarn}),
 		Schema:               s.st.schema,
-		JobTimeout:           -1, // a backfill takes as long as it takes
+		JobTimeout:           s.opts.RescueAfter,
 		RescueStuckJobsAfter: s.opts.RescueAfter,
 		MaxAttempts:          s.opts.MaxAttempts,
 		RetryPolicy:          s.opts.RetryPolicy,
@@ -170,8 +178,10 @@ func (s *Service) openRiver(ctx context.Context) error {
 		river.AddWorker(workers, &syncWorker{s: s})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.opts.Workers}}
-		cfg.LeaderElectionDisabled = !s.opts.Schedules
 	}
+	// SQLite has no LISTEN/NOTIFY: River's SQLite listener would poll a
+	// table every 50ms; polling for jobs every PollInterval is enough.
+	cfg.PollOnly = s.st.pool == nil
 	migrate := &rivermigrate.Config{Schema: s.st.schema, Logger: slog.New(slog.DiscardHandler)}
 	var err error
 	if s.st.pool != nil {

@@ -3,12 +3,17 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/stripeline/stripeline/internal/config"
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/pipeline"
@@ -20,20 +25,42 @@ import (
 var testStreams = []string{"customers", "products", "prices"}
 
 type fixture struct {
-	svc  *pipeline.Service
-	emu  *emulator.Emulator
-	base string
-	dir  string
+	svc *pipeline.Service
+	emu *emulator.Emulator
+	// clientOption is the Stripe client option the service was opened with.
+	clientOption func(*stripe.Config)
+	base         string
+	dir          string
 }
 
 func newFixture(t *testing.T, opts pipeline.Options) *fixture {
+	t.Helper()
+	return newFixtureWith(t, opts, false)
+}
+
+// handlerTransport serves requests with an http.Handler in process: inside
+// a synctest bubble a real listener's goroutine waits on the network, which
+// keeps fake time from moving.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+func newFixtureWith(t *testing.T, opts pipeline.Options, inProcess bool) *fixture {
 	t.Helper()
 	emu, err := emulator.New(emulator.Config{Seed: 3, Objects: 300, ConnectedAccounts: -1, TestClocks: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	base := "http://emulator.invalid"
+	if !inProcess {
+		srv := httptest.NewServer(emu)
+		t.Cleanup(srv.Close)
+		base = srv.URL
+	}
 	dir := t.TempDir()
 	if opts.Store == "" {
 		opts.Store = "sqlite://" + filepath.Join(dir, "stripeline.db")
@@ -44,14 +71,25 @@ func newFixture(t *testing.T, opts pipeline.Options) *fixture {
 		}
 		return ""
 	}
-	opts.ClientOption = func(c *stripe.Config) { c.MaxBackoff = time.Millisecond }
-	opts.PollInterval = 20 * time.Millisecond
+	given := opts.ClientOption
+	opts.ClientOption = func(c *stripe.Config) {
+		c.MaxBackoff = time.Millisecond
+		if inProcess {
+			c.HTTPClient = &http.Client{Transport: handlerTransport{emu}}
+		}
+		if given != nil {
+			given(c)
+		}
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 20 * time.Millisecond
+	}
 	svc, err := pipeline.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	if opts.Work {
+	if opts.Work || opts.Schedules {
 		if err := svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +99,7 @@ func newFixture(t *testing.T, opts pipeline.Options) *fixture {
 			svc.Stop(ctx)
 		})
 	}
-	return &fixture{svc: svc, emu: emu, base: srv.URL, dir: dir}
+	return &fixture{svc: svc, emu: emu, clientOption: opts.ClientOption, base: base, dir: dir}
 }
 
 func (f *fixture) pipeline(name string) pipeline.Pipeline {
@@ -189,5 +227,133 @@ func TestAuthFailurePausesUntilEdited(t *testing.T) {
 	}
 	if done, err = f.svc.Wait(ctx, run.ID); err != nil || done.Status != pipeline.RunSucceeded {
 		t.Fatalf("run after the edit: %v %+v", err, done)
+	}
+}
+
+// stop stops a service that was started.
+func stop(t *testing.T, svc *pipeline.Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reopen opens another Service on the fixture's store and starts it.
+func reopen(t *testing.T, f *fixture, opts pipeline.Options) *pipeline.Service {
+	t.Helper()
+	opts.Store = f.svc.StoreURL()
+	opts.Getenv = func(string) string { return "sk_test_acme123" }
+	opts.ClientOption = f.clientOption
+	svc, err := pipeline.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, svc) })
+	return svc
+}
+
+func TestApplyConfigReportsDrift(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{})
+	cfg := config.Default()
+	yaml := "api_base: " + f.base + "\npipelines:\n  - name: fromfile\n    dest: sqlite://" + filepath.Join(f.dir, "file.db") +
+		"\n    api_key: env:STRIPE_API_KEY_ACME\n    streams: [customers]\n    schedule: 15m\n"
+	if err := config.Parse([]byte(yaml), cfg); err != nil {
+		t.Fatal(err)
+	}
+	drift, err := f.svc.ApplyConfig(ctx, cfg)
+	if err != nil || len(drift) != 0 {
+		t.Fatalf("first apply: %v %q", err, drift)
+	}
+	p, err := f.svc.Get(ctx, "fromfile")
+	if err != nil || p.Source != "config" || p.Schedule.String() != "every 15m" || p.Connection.APIBase != f.base {
+		t.Fatalf("applied: %v %+v", err, p)
+	}
+	// Someone edits the store; the next start puts the file's settings back
+	// and says what had drifted.
+	p.Schedule = pipeline.MustSchedule("every 2h")
+	if _, err := f.svc.Update(ctx, *p); err != nil {
+		t.Fatal(err)
+	}
+	if drift, err = f.svc.ApplyConfig(ctx, cfg); err != nil || len(drift) != 1 || !strings.Contains(drift[0], `schedule (store every 2h, file every 15m)`) {
+		t.Fatalf("drift: %v %q", err, drift)
+	}
+	if p, _ = f.svc.Get(ctx, "fromfile"); p.Schedule.String() != "every 15m" {
+		t.Fatalf("after apply: %s", p.Schedule)
+	}
+	if drift, err = f.svc.ApplyConfig(ctx, cfg); err != nil || len(drift) != 0 {
+		t.Fatalf("apply again: %v %q", err, drift)
+	}
+	cfg.Pipelines = nil
+	if drift, err = f.svc.ApplyConfig(ctx, cfg); err != nil || len(drift) != 1 || !strings.Contains(drift[0], "no longer declares it") {
+		t.Fatalf("undeclared: %v %q", err, drift)
+	}
+	bad := config.Default()
+	bad.Pipelines = []config.Pipeline{{Name: "x", Dest: "sqlite://x.db", Schedule: "every 5s"}}
+	var ce *config.ConfigError
+	if _, err := f.svc.ApplyConfig(ctx, bad); !errors.As(err, &ce) || ce.Field != "pipelines[0].schedule" {
+		t.Fatalf("bad schedule: %v", err)
+	}
+}
+
+// flaky drops the connection of the first n requests, then serves h.
+type flaky struct {
+	mu sync.Mutex
+	n  int
+	h  http.Handler
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	drop := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if !drop {
+		f.h.ServeHTTP(w, r)
+		return
+	}
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// quickRetry retries a failed run at once.
+type quickRetry struct{}
+
+func (quickRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now() }
+
+func TestTransientFailureIsRetried(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{Work: true, RetryPolicy: quickRetry{}})
+	// The client gives up on a base that never answered after a few
+	// retries: the first attempt fails with a network error.
+	srv := httptest.NewServer(&flaky{n: 20, h: f.emu})
+	defer srv.Close()
+	p := f.pipeline("flaky")
+	p.Connection.APIBase = srv.URL
+	if _, err := f.svc.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.svc.Run(ctx, "flaky", pipeline.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.svc.Wait(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != pipeline.RunSucceeded || done.Attempt < 2 {
+		t.Fatalf("run: %s after %d attempts (%s %s)", done.Status, done.Attempt, done.ErrorKind, done.Error)
+	}
+	notes := strings.Join(done.Notes, "\n")
+	if !strings.Contains(notes, "attempt 2 resumes from the last checkpoint after attempt 1 ended") || !strings.Contains(notes, "network") {
+		t.Fatalf("notes: %s", notes)
 	}
 }

@@ -207,6 +207,7 @@ var schemaDDL = []string{
 	attrs TEXT NOT NULL,
 	PRIMARY KEY (run_id, seq)
 )`,
+	settingsDDL,
 }
 
 func (s *store) migrate(ctx context.Context) error {

@@ -51,8 +51,10 @@ type syncWorker struct {
 	s *Service
 }
 
-// Timeout lets a run take as long as it takes.
-func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return -1 }
+// Timeout bounds one attempt by Options.RescueAfter: River rescues only
+// jobs with a timeout, and a run that outlasts it stops at its last
+// checkpoint; the next attempt resumes from there.
+func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.s.opts.RescueAfter }
 
 // Work runs one attempt of a run.
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
@@ -100,12 +102,14 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	}
 	logger := slog.New(newRunLog(s.st, s.hub, run.ID, seq, s.opts.RunLogLevel, s.log.Handler()))
 	logger.Info("run started", "pipeline", args.Pipeline, "trigger", string(args.Trigger), "attempt", job.Attempt)
-	res, seen, requests, err := s.sync(ctx, rec, logger)
+	prog := s.progress.start(run.ID, s.hub)
+	defer s.progress.end(run.ID)
+	res, seen, stats, err := s.sync(ctx, rec, logger, prog)
 	run.Finished = s.now()
 	if res != nil {
 		run.EngineRun, run.Streams, run.Events = res.RunID, res.Streams, res.Events
 		run.Notes = append(run.Notes, res.Notes...)
-		run.Rows, run.Requests = 0, requests
+		run.Rows, run.Requests, run.RateLimited = 0, stats.Requests, stats.RateLimited
 		for _, st := range res.Streams {
 			run.Rows += st.Rows
 		}
@@ -145,16 +149,21 @@ func (s *Service) saveRun(ctx context.Context, run *Run) error {
 		return err
 	}
 	s.hub.notify(run.ID)
+	if s.opts.OnRunEnd != nil && run.Status != RunRunning && run.Status != RunQueued {
+		ended := *run
+		s.opts.OnRunEnd(&ended)
+	}
 	return nil
 }
 
-// sync runs the engine for a pipeline. It returns the engine's result, the
-// Stripe errors its client met (for Classify) and the requests it sent.
-func (s *Service) sync(ctx context.Context, rec *record, logger *slog.Logger) (*engine.Result, []error, int64, error) {
+// sync runs the engine for a pipeline, telling prog how it goes. It returns
+// the engine's result, the Stripe errors its client met (for Classify) and
+// its client's counts (requests sent, 429s met).
+func (s *Service) sync(ctx context.Context, rec *record, logger *slog.Logger, prog engine.Progress) (*engine.Result, []error, stripe.Stats, error) {
 	p := &rec.p
 	key, err := s.resolveKey(rec)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, stripe.Stats{}, err
 	}
 	cfg := stripe.Config{
 		Key: key, APIBase: p.Connection.APIBase, Account: p.Connection.Account, Proxy: p.Connection.Proxy,
@@ -166,20 +175,20 @@ func (s *Service) sync(ctx context.Context, rec *record, logger *slog.Logger) (*
 	}
 	client, err := stripe.New(cfg)
 	if err != nil {
-		return nil, nil, 0, &FieldError{Field: "api_key", Err: err}
+		return nil, nil, stripe.Stats{}, &FieldError{Field: "api_key", Err: err}
 	}
 	d, err := dest.Open(ctx, p.Dest)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("open the destination %s: %w", p.RedactedDest(), err)
+		return nil, nil, stripe.Stats{}, fmt.Errorf("open the destination %s: %w", p.RedactedDest(), err)
 	}
 	defer d.Close()
 	rc := &recordingClient{c: client}
 	res, err := engine.Sync(ctx, engine.Options{
 		Client: rc, Dest: d, Pipeline: p.Name, Account: p.Connection.Account, Streams: p.Streams, Fields: p.Fields,
 		StartDate: p.StartDate, LookbackDays: p.LookbackDays, WindowDays: p.WindowDays, Concurrency: p.Concurrency,
-		Logger: logger,
+		Logger: logger, Progress: prog,
 	})
-	return res, rc.errors(), client.Stats().Requests, err
+	return res, rc.errors(), client.Stats(), err
 }
 
 // resolveKey reads the pipeline's API key: from its environment variable,
