@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 			desttest.RunWith(t, func(t *testing.T) dest.Destination {
 				return places.Open(t, scheme+"://"+filepath.Join(t.TempDir(), "out"))
 			}, desttest.Options{
-				Caps:   desttest.Caps{Lock: true, FullRefresh: true, OnlyNewer: true},
+				Caps:   desttest.Caps{Lock: true, FullRefresh: true, OnlyNewer: true, Drop: true},
 				Reopen: places.Reopen,
 				// A directory under a regular file cannot be made.
 				OpenBroken: func(t *testing.T) func(context.Context) (dest.Destination, error) {
