@@ -14,6 +14,7 @@ import (
 // held: its first lines arrive while it is still running, the rest after
 // the requests are let go, and the channel closes when the run ends.
 func TestFollowStreamsARunningRunsLog(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	f := newFixture(t, pipeline.Options{Work: true})
@@ -62,6 +63,7 @@ func TestFollowStreamsARunningRunsLog(t *testing.T) {
 // TestPausedAfterQueuedIsSkipped pauses a pipeline whose run is queued:
 // the worker skips the run instead of starting it.
 func TestPausedAfterQueuedIsSkipped(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{})
 	if _, err := f.svc.Create(ctx, f.pipeline("later")); err != nil {

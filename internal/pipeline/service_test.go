@@ -115,6 +115,7 @@ func (f *fixture) pipeline(name string) pipeline.Pipeline {
 }
 
 func TestRunNowRecordsTheRunAndItsLog(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true})
 	p, err := f.svc.Create(ctx, f.pipeline("acme"))
@@ -183,6 +184,7 @@ func TestRunNowRecordsTheRunAndItsLog(t *testing.T) {
 }
 
 func TestAuthFailurePausesUntilEdited(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true})
 	p := f.pipeline("bad")
@@ -264,6 +266,7 @@ func reopen(t *testing.T, f *fixture, opts pipeline.Options) *pipeline.Service {
 }
 
 func TestApplyConfigReportsDrift(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{})
 	cfg := config.Default()
@@ -335,6 +338,7 @@ type quickRetry struct{}
 func (quickRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now() }
 
 func TestTransientFailureIsRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true, RetryPolicy: quickRetry{}})
 	// The client gives up on a base that never answered after a few
@@ -366,6 +370,7 @@ func TestTransientFailureIsRetried(t *testing.T) {
 // TestStoreBesideTheReplica keeps the control store in the replica's own
 // file (the default): the replica lists only its streams' tables.
 func TestStoreBesideTheReplica(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true})
 	p := f.pipeline("beside")
