@@ -101,8 +101,10 @@ type Merged struct {
 
 // MergedRow is the row of one id in a merged batch.
 type MergedRow struct {
-	ID      string
-	Values  []any // nil for a stub
+	ID string
+	// Values are nil for a stub. They may be the Row's own slice (when
+	// it needs no conversion): destinations never change them.
+	Values  []any
 	Deleted bool
 	Version int64
 	Raw     json.RawMessage
@@ -208,18 +210,27 @@ func (m *Merged) addRow(b *Batch, row MergedRow, rowAt, stubAt map[string]int) {
 }
 
 // convert checks a row with values and converts them to their columns'
-// types.
+// types. A row whose values already are (the engine's rows) keeps its
+// Values slice: nothing is copied or boxed again.
 func (b *Batch) convert(r *Row, idCol int) (MergedRow, error) {
 	n := len(b.Table.Columns)
 	if len(r.Values) != n {
 		return MergedRow{}, fmt.Errorf("row %s has %d values for %d columns", r.ID, len(r.Values), n)
 	}
-	vals := make([]any, n)
+	vals := r.Values
 	for i, v := range r.Values {
-		var err error
-		if vals[i], err = Convert(b.Table.Columns[i].Type, v); err != nil {
+		t := b.Table.Columns[i].Type
+		if canonical(t, v) {
+			continue
+		}
+		c, err := Convert(t, v)
+		if err != nil {
 			return MergedRow{}, fmt.Errorf("row %s column %s: %w", r.ID, b.Table.Columns[i].Name, err)
 		}
+		if &vals[0] == &r.Values[0] {
+			vals = append([]any(nil), r.Values...)
+		}
+		vals[i] = c
 	}
 	id := r.ID
 	if id == "" {
@@ -228,6 +239,31 @@ func (b *Batch) convert(r *Row, idCol int) (MergedRow, error) {
 	if id == "" {
 		return MergedRow{}, errors.New("row without an id")
 	}
-	vals[idCol] = id
+	if s, ok := vals[idCol].(string); !ok || s != id {
+		if &vals[0] == &r.Values[0] {
+			vals = append([]any(nil), r.Values...)
+		}
+		vals[idCol] = id
+	}
 	return MergedRow{ID: id, Values: vals, Deleted: r.Deleted, Version: r.Version, Raw: r.Raw}, nil
+}
+
+// canonical reports whether v already is what Convert would make of it
+// for a column of type t (JSON still checked for validity).
+func canonical(t catalog.Type, v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == catalog.TypeString
+	case int64:
+		return t == catalog.TypeInteger
+	case float64:
+		return t == catalog.TypeNumber && !math.IsNaN(x) && !math.IsInf(x, 0)
+	case bool:
+		return t == catalog.TypeBoolean
+	case json.RawMessage:
+		return t == catalog.TypeJSON && x != nil && gjson.ValidBytes(x)
+	}
+	return false
 }

@@ -162,7 +162,7 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 			continue
 		}
 		if err := w.dst.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows, t), Account: w.account, SyncedAt: now}); err != nil {
-			return fmt.Errorf("write %s: %w", t.name, err)
+			return err // the destination names the table
 		}
 		w.onWrite(j, t.name, len(rows))
 		b.rows[t] = rows[:0:0]
@@ -172,7 +172,7 @@ func (w *writer) flush(ctx context.Context, j *job, b *jobBuffer) error {
 	batch := &dest.Batch{Table: j.main.shape(), Rows: pad(rows, j.main), Account: w.account, SyncedAt: now,
 		State: &dest.State{Pipeline: w.pipeline, Stream: j.key, Cursor: encodeState(st)}}
 	if err := w.dst.Write(ctx, batch); err != nil {
-		return fmt.Errorf("write %s: %w", j.main.name, err)
+		return err // the destination names the table
 	}
 	if len(rows) > 0 {
 		w.onWrite(j, j.main.name, len(rows))

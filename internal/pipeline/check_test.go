@@ -11,6 +11,7 @@ import (
 )
 
 func TestCheckConnection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	// The probes are paced like any run; the emulator takes them faster.
 	f := newFixture(t, pipeline.Options{ClientOption: func(c *stripe.Config) { c.GlobalRPS, c.EndpointRPS = 2000, 2000 }})

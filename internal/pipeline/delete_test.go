@@ -53,6 +53,7 @@ func myDatabaseURL(t *testing.T) string {
 // of them on the same destination: its own tables, state and replica run
 // history go, the shared table stays and the report names who keeps it.
 func TestDeleteDropsOnlyItsTables(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	places := map[string]string{
 		"sqlite": "sqlite://" + filepath.Join(dir, "replica.db"),

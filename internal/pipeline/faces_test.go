@@ -10,6 +10,7 @@ import (
 )
 
 func TestSettingsPersistInTheStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := "sqlite://" + filepath.Join(t.TempDir(), "control.db")
 	f := newFixture(t, pipeline.Options{Store: store})
@@ -33,6 +34,7 @@ func TestSettingsPersistInTheStore(t *testing.T) {
 }
 
 func TestOnRunEndHearsEachEndedAttempt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ended := make(chan *pipeline.Run, 4)
 	f := newFixture(t, pipeline.Options{Work: true, OnRunEnd: func(r *pipeline.Run) { ended <- r }})

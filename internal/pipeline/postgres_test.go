@@ -52,6 +52,7 @@ func pgSchemaURL(t *testing.T, prefix string) string {
 // pgx driver) into a PostgreSQL replica: a run, its record and log, and a
 // second run refused while one is queued.
 func TestPostgresStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := pgSchemaURL(t, "stripeline_store_")
 	replica := pgSchemaURL(t, "stripeline_replica_")

@@ -11,6 +11,7 @@ import (
 )
 
 func TestScheduleNext(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 3, 4, 10, 7, 30, 0, time.UTC)
 	for _, tc := range []struct {
 		in   string
@@ -59,83 +60,96 @@ func scheduledRuns(t *testing.T, svc *pipeline.Service, name string) (runs []*pi
 	return runs
 }
 
+// ranRuns are the scheduled runs that were not skipped.
+func ranRuns(t *testing.T, svc *pipeline.Service, name string) (runs []*pipeline.Run) {
+	t.Helper()
+	for _, r := range scheduledRuns(t, svc, name) {
+		if r.Status != pipeline.RunSkipped {
+			runs = append(runs, r)
+		}
+	}
+	return runs
+}
+
 // TestSchedulesOnFakeTime runs River's periodic jobs on synctest's fake
 // clock: an interval schedule and a cron schedule fire on their ticks, a
 // paused pipeline is skipped, a tick while the pipeline's run goes on is
 // refused (unique jobs), as is a manual run then, and after downtime the
 // missed ticks make one run.
 func TestSchedulesOnFakeTime(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		f := newFixtureWith(t, pipeline.Options{Schedules: true, PollInterval: 10 * time.Second}, true)
-		every := f.pipeline("every5")
-		every.Schedule = pipeline.MustSchedule("every 5m")
-		cron := f.pipeline("cron10")
-		cron.Schedule = pipeline.MustSchedule("cron */10 * * * *")
+		every := f.pipeline("every1")
+		every.Schedule = pipeline.MustSchedule("every 1m")
+		cron := f.pipeline("cron2")
+		cron.Schedule = pipeline.MustSchedule("cron */2 * * * *")
 		for _, p := range []pipeline.Pipeline{every, cron} {
 			if _, err := f.svc.Create(ctx, p); err != nil {
 				t.Fatal(err)
 			}
 		}
 		start := time.Now()
-		// 11 minutes from the start hold two or three 5-minute ticks and one
-		// or two 10-minute ones.
-		time.Sleep(11 * time.Minute)
+		// Four minutes from the start hold four 1-minute ticks and two
+		// 2-minute ones.
+		time.Sleep(4*time.Minute + 30*time.Second)
 		synctest.Wait()
 		wantEvery := countTicks(start, time.Now(), every.Schedule)
 		wantCron := countTicks(start, time.Now(), cron.Schedule)
-		if got := len(scheduledRuns(t, f.svc, "every5")); got != wantEvery {
-			t.Errorf("every 5m: %d scheduled runs in 11 minutes, want %d", got, wantEvery)
+		if got := len(scheduledRuns(t, f.svc, "every1")); got != wantEvery {
+			t.Errorf("every 1m: %d scheduled runs in 4 minutes, want %d", got, wantEvery)
 		}
-		if got := len(scheduledRuns(t, f.svc, "cron10")); got != wantCron {
-			t.Errorf("cron */10: %d scheduled runs in 11 minutes, want %d", got, wantCron)
+		if got := len(scheduledRuns(t, f.svc, "cron2")); got != wantCron {
+			t.Errorf("cron */2: %d scheduled runs in 4 minutes, want %d", got, wantCron)
 		}
-		for _, r := range scheduledRuns(t, f.svc, "every5") {
+		for _, r := range scheduledRuns(t, f.svc, "every1") {
 			if r.Status != pipeline.RunSucceeded {
 				t.Errorf("run %d: %s %s", r.ID, r.Status, r.Error)
 			}
 		}
 
 		// Paused: the ticks pass without a run.
-		if _, err := f.svc.Pause(ctx, "every5"); err != nil {
+		if _, err := f.svc.Pause(ctx, "every1"); err != nil {
 			t.Fatal(err)
 		}
-		before := len(scheduledRuns(t, f.svc, "every5"))
-		time.Sleep(11 * time.Minute)
+		// (A tick inserted just before the pause is recorded as skipped.)
+		before := len(ranRuns(t, f.svc, "every1"))
+		time.Sleep(3 * time.Minute)
 		synctest.Wait()
-		if got := len(scheduledRuns(t, f.svc, "every5")); got != before {
-			t.Errorf("paused: %d scheduled runs, want still %d", got, before)
+		if got := len(ranRuns(t, f.svc, "every1")); got != before {
+			t.Errorf("paused: %d scheduled runs ran, want still %d", got, before)
 		}
-		p, err := f.svc.Get(ctx, "every5")
+		p, err := f.svc.Get(ctx, "every1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p.Status.State != pipeline.StatePaused || !p.Status.NextRun.IsZero() {
 			t.Errorf("paused status: %+v", p.Status)
 		}
-		if _, err := f.svc.Resume(ctx, "every5"); err != nil {
+		if _, err := f.svc.Resume(ctx, "every1"); err != nil {
 			t.Fatal(err)
 		}
 
-		// Overlap: each request takes 4 minutes, so a run outlasts the next
+		// Overlap: each request takes 70 seconds, so a run outlasts the next
 		// tick; that tick is refused and so is a manual run.
-		f.emu.SetFaults(4*time.Minute, 0, 0, 0, 0)
-		before = len(scheduledRuns(t, f.svc, "every5"))
+		f.emu.SetFaults(70*time.Second, 0, 0, 0, 0)
+		before = len(ranRuns(t, f.svc, "every1"))
 		next := every.Schedule.Next(time.Now())
 		time.Sleep(time.Until(next) + 30*time.Second)
 		synctest.Wait()
-		runs := scheduledRuns(t, f.svc, "every5")
+		runs := ranRuns(t, f.svc, "every1")
 		if len(runs) != before+1 || runs[0].Status != pipeline.RunRunning {
 			t.Fatalf("a run should be going on: %d runs (before %d), newest %+v", len(runs), before, runs[0])
 		}
-		_, err = f.svc.Run(ctx, "every5", pipeline.TriggerManual)
+		_, err = f.svc.Run(ctx, "every1", pipeline.TriggerManual)
 		var busy *pipeline.BusyError
 		if !errors.As(err, &busy) || busy.Run.ID != runs[0].ID || busy.Run.Trigger != pipeline.TriggerSchedule {
 			t.Fatalf("manual run during a scheduled one: %v", err)
 		}
-		time.Sleep(5 * time.Minute) // the next tick comes while the run goes on
+		time.Sleep(45 * time.Second) // the next tick comes while the run goes on
 		synctest.Wait()
-		if got := scheduledRuns(t, f.svc, "every5"); len(got) != before+1 {
+		if got := ranRuns(t, f.svc, "every1"); len(got) != before+1 {
 			t.Fatalf("a tick during a run made another run: %d runs, want %d", len(got), before+1)
 		}
 		f.emu.SetFaults(0, 0, 0, 0, 0)
@@ -146,13 +160,13 @@ func TestSchedulesOnFakeTime(t *testing.T) {
 
 		// Downtime: three hours without a scheduler, then one run at start.
 		stop(t, f.svc)
-		before = len(scheduledRuns(t, f.svc, "every5"))
+		before = len(ranRuns(t, f.svc, "every1"))
 		time.Sleep(3 * time.Hour)
 		svc2 := reopen(t, f, pipeline.Options{Schedules: true, PollInterval: 10 * time.Second})
 		synctest.Wait()
 		time.Sleep(time.Until(every.Schedule.Next(time.Now())) - time.Second) // up to just before the next tick
 		synctest.Wait()
-		if got := len(scheduledRuns(t, svc2, "every5")); got != before+1 {
+		if got := len(ranRuns(t, svc2, "every1")); got != before+1 {
 			t.Fatalf("after 3h down: %d new scheduled runs, want 1", got-before)
 		}
 	})

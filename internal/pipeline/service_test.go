@@ -2,10 +2,12 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +115,7 @@ func (f *fixture) pipeline(name string) pipeline.Pipeline {
 }
 
 func TestRunNowRecordsTheRunAndItsLog(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true})
 	p, err := f.svc.Create(ctx, f.pipeline("acme"))
@@ -159,6 +162,9 @@ func TestRunNowRecordsTheRunAndItsLog(t *testing.T) {
 		if l.Seq != int64(i+1) || l.RunID != run.ID {
 			t.Fatalf("line %d: seq %d run %d", i, l.Seq, l.RunID)
 		}
+		if b, _ := json.Marshal(l); strings.Contains(string(b), "acme123") {
+			t.Fatalf("the key shows in the run's log: %s", b)
+		}
 	}
 	p, err = f.svc.Get(ctx, "acme")
 	if err != nil {
@@ -178,6 +184,7 @@ func TestRunNowRecordsTheRunAndItsLog(t *testing.T) {
 }
 
 func TestAuthFailurePausesUntilEdited(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true})
 	p := f.pipeline("bad")
@@ -259,6 +266,7 @@ func reopen(t *testing.T, f *fixture, opts pipeline.Options) *pipeline.Service {
 }
 
 func TestApplyConfigReportsDrift(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{})
 	cfg := config.Default()
@@ -330,6 +338,7 @@ type quickRetry struct{}
 func (quickRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now() }
 
 func TestTransientFailureIsRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, pipeline.Options{Work: true, RetryPolicy: quickRetry{}})
 	// The client gives up on a base that never answered after a few
@@ -355,5 +364,37 @@ func TestTransientFailureIsRetried(t *testing.T) {
 	notes := strings.Join(done.Notes, "\n")
 	if !strings.Contains(notes, "attempt 2 resumes from the last checkpoint after attempt 1 ended") || !strings.Contains(notes, "network") {
 		t.Fatalf("notes: %s", notes)
+	}
+}
+
+// TestStoreBesideTheReplica keeps the control store in the replica's own
+// file (the default): the replica lists only its streams' tables.
+func TestStoreBesideTheReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, pipeline.Options{Work: true})
+	p := f.pipeline("beside")
+	p.Dest = "sqlite://" + filepath.Join(f.dir, "stripeline.db")
+	if _, err := f.svc.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.svc.Run(ctx, "beside", pipeline.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := f.svc.Wait(ctx, run.ID); err != nil || done.Status != pipeline.RunSucceeded {
+		t.Fatalf("run: %v %+v", err, done)
+	}
+	d, err := dest.Open(ctx, p.Dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tables, err := d.(dest.Reader).Tables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"customers", "prices", "products"}; !slices.Equal(tables, want) {
+		t.Fatalf("replica tables %v, want %v", tables, want)
 	}
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -226,13 +225,4 @@ func isUniqueViolation(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint") || strings.Contains(msg, "23505") || strings.Contains(msg, "duplicate key")
-}
-
-var errNoRows = sql.ErrNoRows
-
-func notFound(err error, what string) error {
-	if errors.Is(err, errNoRows) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
-	}
-	return err
 }

@@ -122,7 +122,11 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	kind, retry := Classify(err, seen)
 	run.ErrorKind, run.Error = kind, err.Error()
 	if kind.PausesSchedule() {
-		reason := fmt.Sprintf("paused after a %s failure", kind)
+		article := "a"
+		if kind == KindAuth {
+			article = "an"
+		}
+		reason := fmt.Sprintf("paused: the last run failed with %s %s error", article, kind)
 		if perr := s.st.setPaused(save, rec.p.Name, true, reason, s.now()); perr != nil {
 			logger.Error("pause the pipeline", "error", perr)
 		}

@@ -206,3 +206,52 @@ func testRowsStreamed(t *testing.T, open Opener) {
 		t.Errorf("Rows of a missing table yielded %d times, want once", n)
 	}
 }
+
+// testDrop checks dest.Dropper: the tables named are gone (and a missing
+// one is no error), the others stay; a pipeline's state and runs are gone,
+// another pipeline's stay; both are idempotent; a dropped table can be
+// made again.
+func testDrop(t *testing.T, open Opener) {
+	d := openT(t, open)
+	ctx := context.Background()
+	dr, r := d.(dest.Dropper), d.(dest.Reader)
+	products := dest.Table{Name: "products", Columns: customers.Columns[:2]}
+	migrate(t, d, customers)
+	migrate(t, d, products)
+	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{customer("cus_1", 1, "a@x")}, State: &dest.State{Pipeline: "p", Stream: "customers", Cursor: json.RawMessage(`1`)}})
+	write(t, d, &dest.Batch{Table: products, Rows: []dest.Row{{ID: "prod_1", Values: []any{"prod_1", int64(2)}}}, State: &dest.State{Pipeline: "q", Stream: "products", Cursor: json.RawMessage(`2`)}})
+	for _, run := range []dest.Run{{ID: "run_p", Pipeline: "p", Started: syncedAt, Status: "succeeded"}, {ID: "run_q", Pipeline: "q", Started: syncedAt, Status: "succeeded"}} {
+		if err := d.SaveRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := dr.DropTables(ctx, []string{"customers", "no_such_table"}); err != nil {
+			t.Fatalf("DropTables: %v", err)
+		}
+		if err := dr.DropPipeline(ctx, "p"); err != nil {
+			t.Fatalf("DropPipeline: %v", err)
+		}
+	}
+	if got, err := r.Tables(ctx); err != nil || !cmp.Equal(got, []string{"products"}) {
+		t.Errorf("Tables after the drop = %v, %v; want [products]", got, err)
+	}
+	if _, err := r.ReadRows(ctx, "customers"); !errors.Is(err, dest.ErrNoTable) {
+		t.Errorf("ReadRows of a dropped table = %v, want dest.ErrNoTable", err)
+	}
+	if n := len(ReadRows(t, d, "products")); n != 1 {
+		t.Errorf("products has %d rows after another table was dropped, want 1", n)
+	}
+	if st := loadState(t, d, "p"); len(st) != 0 {
+		t.Errorf("state of the dropped pipeline: %v", st)
+	}
+	if st := loadState(t, d, "q"); len(st) != 1 {
+		t.Errorf("state of the other pipeline: %v, want its one cursor", st)
+	}
+	runs, err := d.Runs(ctx, "", 0)
+	if err != nil || len(runs) != 1 || runs[0].ID != "run_q" {
+		t.Errorf("runs after the drop = %v, %v; want run_q alone", runs, err)
+	}
+	write(t, d, &dest.Batch{Table: customers, Rows: []dest.Row{customer("cus_2", 2, "b@x")}})
+	check(t, d, customers, "", customer("cus_2", 2, "b@x"))
+}

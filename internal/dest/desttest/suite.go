@@ -30,6 +30,7 @@ type Caps struct {
 	Sweep       bool // dest.Sweeper
 	Lock        bool // dest.Locker
 	FullRefresh bool // dest.FullRefresher
+	Drop        bool // dest.Dropper
 	// OnlyNewer: conditional writes (Batch.OnlyNewer) are supported.
 	OnlyNewer bool
 	// Serial keeps the cases from running in parallel with each other.
@@ -107,6 +108,7 @@ func cases() []testCase {
 		{"OnlyNewerInBatch", plain(testOnlyNewerInBatch), func(c Caps) bool { return c.OnlyNewer }},
 		{"ConcurrentFirstOpens", testFirstOpens, func(Caps) bool { return true }},
 		{"LockLost", testLockLost, func(c Caps) bool { return c.Lock }},
+		{"Drop", plain(testDrop), func(c Caps) bool { return c.Drop }},
 	}
 }
 
@@ -145,6 +147,7 @@ func testCaps(t *testing.T, open Opener, c Caps) {
 		{"Sweep (dest.Sweeper)", c.Sweep, is[dest.Sweeper](d)},
 		{"Lock (dest.Locker)", c.Lock, is[dest.Locker](d)},
 		{"FullRefresh (dest.FullRefresher)", c.FullRefresh, is[dest.FullRefresher](d)},
+		{"Drop (dest.Dropper)", c.Drop, is[dest.Dropper](d)},
 		{"dest.Reader", true, is[dest.Reader](d)},
 	} {
 		switch {

@@ -14,6 +14,9 @@ import (
 // lockWatch is how often a held lock's connection is checked.
 var lockWatch = 10 * time.Second
 
+// checkTimeout bounds one check of a held lock's connection.
+const checkTimeout = 10 * time.Second
+
 // lockName is the GET_LOCK name of a pipeline's runs on a database. Lock
 // names are server-wide and at most 64 characters, hence the hash.
 func lockName(db, pipeline string) string {
@@ -78,7 +81,10 @@ func (s *session) Wait(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, lockWatch)
+		// A query cut short closes its connection, and the lock with it:
+		// the check has a timeout of its own, neither the (short, in tests)
+		// watch period nor ctx, which Unlock cancels.
+		cctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 		var mine sql.NullInt64
 		err := s.c.QueryRowContext(cctx, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", s.name).Scan(&mine)
 		cancel()

@@ -37,6 +37,8 @@ type Destination struct {
 	*sqldest.DB
 }
 
+// DSN translates mysql://user:pass@host:port/db?params into the driver's
+// DSN, with utf8mb4 and no time parsing, and returns the database's name.
 func DSN(rawURL string) (string, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

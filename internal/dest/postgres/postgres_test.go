@@ -69,7 +69,7 @@ func TestConformance(t *testing.T) {
 		dsn, _ := withSchema(t, base)
 		return places.Open(t, dsn)
 	}, desttest.Options{
-		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true},
+		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true, Drop: true},
 		Reopen: places.Reopen,
 		// Several first opens of one new schema race on CREATE SCHEMA and
 		// CREATE TABLE IF NOT EXISTS (the catalog's unique indexes) unless

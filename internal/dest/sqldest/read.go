@@ -81,7 +81,10 @@ func (db *DB) Tables(ctx context.Context) ([]string, error) {
 	}
 	out := all[:0]
 	for _, t := range all {
-		if !strings.HasPrefix(t, "_stripeline_") {
+		// River's tables are there when the pipelines' control store shares
+		// the replica's database (the default stripeline.db); no stream's
+		// table starts with river_.
+		if !strings.HasPrefix(t, "_stripeline_") && !strings.HasPrefix(t, "river_") {
 			out = append(out, t)
 		}
 	}

@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 	desttest.RunWith(t, func(t *testing.T) dest.Destination {
 		return places.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "replica.db"))
 	}, desttest.Options{
-		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true},
+		Caps:   desttest.Caps{Query: true, Sweep: true, Lock: true, OnlyNewer: true, Drop: true},
 		Reopen: places.Reopen,
 		Fresh: func(t *testing.T) func(context.Context) (dest.Destination, error) {
 			return desttest.OpenAt("sqlite://" + filepath.Join(t.TempDir(), "first.db"))
