@@ -68,7 +68,14 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, http.StatusOK, runView{Run: run, Progress: s.svc.Progress(id)})
+}
+
+// runView is a run as GET /api/v1/runs/{id} shows it: with the live
+// progress of its streams while this server works it.
+type runView struct {
+	*pipeline.Run
+	Progress []pipeline.StreamProgress `json:"progress,omitempty"`
 }
 
 // GET /api/v1/runs/{id}/logs?after=SEQ&limit=N[&follow=1]
