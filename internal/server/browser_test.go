@@ -126,13 +126,14 @@ func TestBrowserCreateRunPauseDelete(t *testing.T) {
 		return path
 	}
 
+	run("open the UI", chromedp.Navigate(f.http.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)))
+	shot("login.png")
 	run("log in",
-		chromedp.Navigate(f.http.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), f.token),
 		chromedp.Submit(chromedp.CSS(`input[name=token]`)),
 		chromedp.WaitVisible(`//h1[text()="Pipelines"]`),
 	)
+	shot("empty.png")
 
 	run("fill in the form",
 		chromedp.Click(chromedp.CSS(`a.btn.primary[href="/new"]`)),
