@@ -45,6 +45,8 @@ type fixtureOpts struct {
 	noStart bool
 	public  bool
 	latency time.Duration
+	// store is the control store's URL (default a SQLite file).
+	store string
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
@@ -56,12 +58,15 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	es := httptest.NewServer(emu)
 	t.Cleanup(es.Close)
 	dir := t.TempDir()
+	if o.store == "" {
+		o.store = "sqlite://" + filepath.Join(dir, "stripeline.db")
+	}
 	metrics := server.NewMetrics()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := pipeline.Open(context.Background(), pipeline.Options{
 		Logger: log,
-		Store:  "sqlite://" + filepath.Join(dir, "stripeline.db"),
-		Work:   true, Schedules: true, PollInterval: 20 * time.Millisecond,
+		Store:  o.store, KeyFile: filepath.Join(dir, "store.key"),
+		Work: true, Schedules: true, PollInterval: 20 * time.Millisecond,
 		OnRunEnd: metrics.ObserveRun,
 		Getenv: func(name string) string {
 			if name == "STRIPE_API_KEY_ACME" {

@@ -17,6 +17,8 @@ import (
 type formView struct {
 	Editing bool
 	Error   *apiError
+	// FromConfig is set for a pipeline the config file declares.
+	FromConfig bool
 
 	Name, DisplayName, Description string
 	// KeyMode is "env" or "stored".
@@ -82,7 +84,7 @@ func numText[T int | float64](v T) string {
 // formOf fills the form from a pipeline (the edit page).
 func formOf(p *pipeline.Pipeline) *formView {
 	f := &formView{
-		Editing: true, Name: p.Name, DisplayName: p.DisplayName, Description: p.Description,
+		Editing: true, FromConfig: p.Source == "config", Name: p.Name, DisplayName: p.DisplayName, Description: p.Description,
 		KeyMode: "stored", KeyHint: p.Connection.KeyHint,
 		Account: p.Connection.Account, APIBase: p.Connection.APIBase, Proxy: dest.Redact(p.Connection.Proxy),
 		Dest: p.RedactedDest(), Streams: streamChoices(p.Streams, p.Fields),

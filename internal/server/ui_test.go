@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/pipeline"
 )
 
 // browser is a logged-in UI session: its cookie and the CSRF token its
@@ -288,4 +289,23 @@ func groupDigits(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+func TestUISaysWhenTheConfigFileHoldsAPipeline(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noStart: true})
+	p := pipeline.Pipeline{Name: "declared", Dest: "sqlite://" + f.dir + "/d.db", Source: "config",
+		Connection: pipeline.Connection{KeyRef: "env:STRIPE_API_KEY_ACME", APIBase: f.emuURL}}
+	if _, err := f.svc.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	b := login(t, f)
+	for path, want := range map[string]string{
+		"/":                        `title="declared in the config file">config</span>`,
+		"/pipelines/declared":      "declared in the config file: what it says wins at the next start",
+		"/pipelines/declared/edit": "the file's settings apply again at the next start",
+	} {
+		if page := b.get(path, http.StatusOK); !strings.Contains(page, want) {
+			t.Errorf("%s does not say %q", path, want)
+		}
+	}
 }
