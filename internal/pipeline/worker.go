@@ -113,6 +113,9 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 		for _, st := range res.Streams {
 			run.Rows += st.Rows
 		}
+		// The events sweep's result counts the events it applied, whose
+		// rows its tables count already: Rows are rows written.
+		run.Rows -= int64(res.Events)
 	}
 	if err == nil {
 		run.Status = RunSucceeded
