@@ -34,7 +34,9 @@ func TestSharedBudgetCapsEveryWindowAcrossProcesses(t *testing.T) {
 	if _, err := db.ExecContext(ctx, BudgetDDL); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = db.ExecContext(context.Background(), `DELETE FROM `+BudgetTable+` WHERE name = $1`, name) })
+	t.Cleanup(func() {
+		_, _ = db.ExecContext(context.Background(), `DELETE FROM `+BudgetTable+` WHERE name = $1`, name)
+	})
 	const capRPS = 40
 	one, two := NewShared(db, name, capRPS).(*Shared), NewShared(db, name, capRPS).(*Shared)
 	var mu sync.Mutex
