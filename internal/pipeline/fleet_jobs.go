@@ -77,6 +77,10 @@ func (w *accountWorker) Work(ctx context.Context, job *river.Job[AccountArgs]) e
 	return w.s.workAccount(ctx, job.JobRow, job.Args)
 }
 
+// WorkerID is this process's name among the store's River clients: what
+// AccountStatus.Worker says of the jobs it works.
+func (s *Service) WorkerID() string { return s.opts.ID }
+
 // Accounts lists the accounts of a fleet pipeline with their standing and
 // their last job (state, worker, lag, errors).
 func (s *Service) Accounts(ctx context.Context, name string) ([]*AccountStatus, error) {
@@ -244,8 +248,10 @@ func (s *Service) workFleet(ctx, save context.Context, job *rivertype.JobRow, ru
 		case <-tick.C:
 		case <-ctx.Done():
 			// The attempt's time is up (or the service stops): the accounts
-			// go on; the next attempt of the run waits on for them.
-			return ctx.Err()
+			// go on, and the run is snoozed rather than failed (a snooze
+			// spends no attempt), so any worker picks it up again at once
+			// and waits on for the same jobs.
+			return river.JobSnooze(0)
 		}
 	}
 	return s.endFleetRun(save, run, name, want, logger)
