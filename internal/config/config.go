@@ -67,6 +67,9 @@ type Pipeline struct {
 	WindowDays   int     `yaml:"window_days"`
 	MaxRPS       float64 `yaml:"max_rps"`
 	EndpointRPS  float64 `yaml:"endpoint_rps"`
+	// Accounts and PlatformRPS make the pipeline a fleet (accounts.go).
+	Accounts    AccountList `yaml:"accounts"`
+	PlatformRPS float64     `yaml:"platform_rps"`
 }
 
 // Server configures the service.
