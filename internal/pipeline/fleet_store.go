@@ -177,3 +177,19 @@ func (s *store) deleteFleetAccounts(ctx context.Context, pipeline string) error 
 	_, err := s.exec(ctx, `DELETE FROM `+FleetAccountsTable+` WHERE pipeline = ?`, pipeline)
 	return err
 }
+
+// isAccountJob reports whether id is the last job of a fleet account,
+// whose log is kept under its id as a run's is.
+func (s *store) isAccountJob(ctx context.Context, id int64) bool {
+	var n int
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM `+FleetAccountsTable+` WHERE job_id = ?`, id).Scan(&n)
+	return err == nil && n > 0
+}
+
+// Lag is LagSeconds for people: "never synced", or a rounded duration.
+func (a *AccountStatus) Lag() string {
+	if a.LagSeconds < 0 {
+		return "never synced"
+	}
+	return (time.Duration(a.LagSeconds) * time.Second).String()
+}
