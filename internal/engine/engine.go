@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stripeline/stripeline/internal/catalog"
@@ -123,8 +124,12 @@ type Result struct {
 	Finished time.Time       `json:"finished"`
 	Streams  []*StreamResult `json:"streams"`
 	Events   int             `json:"events_applied"`
-	Notes    []string        `json:"notes,omitempty"`
-	Requests int64           `json:"requests"`
+	// WebhookEvents counts the events of the sweep's range that the
+	// webhook endpoint had applied already (Events are those the sweep
+	// applied itself: with webhooks on, the ones it repaired).
+	WebhookEvents int      `json:"events_webhook"`
+	Notes         []string `json:"notes,omitempty"`
+	Requests      int64    `json:"requests"`
 }
 
 // ErrStreamsFailed is returned (wrapped) when a run could not read every stream.
@@ -238,6 +243,11 @@ type runner struct {
 	refreshes                 map[string]*refresh
 	byParentType, byChildType map[string][]*refresh
 	refreshAdds               map[*refresh]bool // changed since last saved
+	// refetch names the streams whose events are applied with the object
+	// read again (ApplyOptions.Refetch).
+	refetch map[string]bool
+	// readSec is the events cursor's second, the base of readVersion.
+	readSec atomic.Int64
 }
 
 // list fetches one page, counting the request against stream and why.
@@ -305,7 +315,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		r.res.Status = "failed"
 	}
-	streams, _ := json.Marshal(map[string]any{"streams": r.res.Streams, "notes": r.res.Notes, "events_applied": r.res.Events})
+	streams, _ := json.Marshal(map[string]any{"streams": r.res.Streams, "notes": r.res.Notes, "events_applied": r.res.Events, "events_webhook": r.res.WebhookEvents})
 	run := dest.Run{ID: r.res.RunID, Pipeline: r.opts.Pipeline, Started: started, Finished: r.res.Finished, Status: r.res.Status, Streams: streams}
 	if err != nil {
 		run.Error = err.Error()
