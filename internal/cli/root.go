@@ -160,6 +160,8 @@ func (a *App) commands() []*cobra.Command {
 		newExportCmd(a),
 		newBenchCmd(a),
 		newServeCmd(a),
+		newListenCmd(a),
+		newWebhooksCmd(a),
 		newVersionCmd(a),
 	}
 }
