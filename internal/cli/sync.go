@@ -36,6 +36,7 @@ type syncFlags struct {
 	pipeline       string
 	reconcileEvery time.Duration
 	wait           waitFlag
+	fleet          syncFleetFlags // sync_accounts.go
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -88,6 +89,7 @@ A killed run resumes from its last committed batch.`,
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
 	fl.Var(&f.wait, "wait", "if another run of the pipeline holds the destination, wait this long for it (--wait alone: as long as it takes) instead of exiting 1")
 	fl.Lookup("wait").NoOptDefVal = "forever"
+	f.fleet.register(fl)
 	return cmd
 }
 
@@ -171,6 +173,9 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 	}
 	if err := opts.Validate(); err != nil {
 		return usage(err)
+	}
+	if f.fleet.set() {
+		return a.runSyncAccounts(ctx, f, opts)
 	}
 	client, err := a.Client(WithMaxRPS(f.maxRPS), withEndpointRPS(f.endpointRPS))
 	if err != nil {

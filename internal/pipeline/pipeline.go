@@ -72,6 +72,8 @@ type Connection struct {
 	KeyHint string `json:"key_hint,omitempty"`
 	// Account is a connected account (acct_…) or "" for the platform.
 	Account string `json:"account,omitempty"`
+	// Accounts, when set, syncs several accounts of a platform (accounts.go).
+	Accounts Accounts `json:"accounts,omitzero"`
 	// APIBase points at Stripe (default) or an emulator.
 	APIBase string `json:"api_base,omitempty"`
 	// Proxy is an HTTP(S) proxy URL.
@@ -250,6 +252,9 @@ func (c *Connection) validate() error {
 	}
 	if c.Account != "" && !strings.HasPrefix(c.Account, "acct_") {
 		return fieldErr("account", c.Account, "is not a connected account id: expected acct_…")
+	}
+	if err := c.Accounts.validate(c); err != nil {
+		return err
 	}
 	if c.APIBase != "" {
 		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

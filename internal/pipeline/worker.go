@@ -102,6 +102,9 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	}
 	logger := slog.New(newRunLog(s.st, s.hub, run.ID, seq, s.opts.RunLogLevel, s.log.Handler()))
 	logger.Info("run started", "pipeline", args.Pipeline, "trigger", string(args.Trigger), "attempt", job.Attempt)
+	if rec.p.Fleet() {
+		return s.workFleet(ctx, save, job, run, rec, logger)
+	}
 	prog := s.progress.start(run.ID, s.hub)
 	defer s.progress.end(run.ID)
 	res, seen, stats, err := s.sync(ctx, rec, logger, prog)
