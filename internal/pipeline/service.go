@@ -96,6 +96,8 @@ type Service struct {
 	periodic map[string]periodicEntry
 	// unsubscribe ends the subscription to River's job events.
 	unsubscribe func()
+	// hooks are the pipelines' webhook receivers (webhooks.go).
+	hooks receivers
 }
 
 type periodicEntry struct {
@@ -309,7 +311,11 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 // Close closes the control store. Stop first if started.
-func (s *Service) Close() error { s.closeFleetDests(); return s.st.close() }
+func (s *Service) Close() error {
+	s.hooks.close()
+	s.closeFleetDests()
+	return s.st.close()
+}
 
 // StoreURL is the control store's URL with any password hidden.
 func (s *Service) StoreURL() string { return s.st.redacted }
