@@ -462,6 +462,7 @@ func (s *Service) buildReceiver(ctx context.Context, rec *record, setting string
 	a, err := engine.NewApplier(ctx, engine.ApplyOptions{
 		Client: client, Dest: d, Pipeline: name, Account: account, Streams: rec.p.Streams, Fields: rec.p.Fields,
 		Refetch: c.Refetch, Logger: s.log, Covers: func(acct string) bool { return Covers(rec.p, acct) },
+		TwoWay: rec.p.TwoWay.EngineFields(),
 	})
 	if err != nil {
 		d.Close()
