@@ -26,6 +26,7 @@ import (
 	"github.com/stripeline/stripeline/internal/dest/mysql"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/enginetest"
 	"github.com/stripeline/stripeline/internal/stripe"
 	"github.com/stripeline/stripeline/internal/twoway"
 )
@@ -39,8 +40,10 @@ type harness struct {
 	dst    dest.Destination
 	db     *sql.DB // the user's connection
 	pg     bool
-	cfg    *twoway.Config
-	hook   func(stream, id string) error
+	// backend is sqlite, postgres or mysql.
+	backend string
+	cfg     *twoway.Config
+	hook    func(stream, id string) error
 	// dieAfterPush ends the run right after its push, before the pull.
 	dieAfterPush bool
 }
@@ -153,7 +156,7 @@ func each(t *testing.T, fn func(t *testing.T, h *harness)) {
 			t.Parallel()
 			destURL, user, pg := b.open(t)
 			h := newHarness(t, destURL)
-			h.db, h.pg = user, pg
+			h.db, h.pg, h.backend = user, pg, b.name
 			fn(t, h)
 		})
 	}
@@ -204,6 +207,16 @@ func (h *harness) run(t *testing.T) (*engine.Result, *twoway.Report, error) {
 		rep, _ = res.TwoWay.(*twoway.Report)
 	}
 	return res, rep, err
+}
+
+// assertConsistent holds the replica to the account (replicacheck
+// quotes names as SQLite and PostgreSQL do, so MySQL is left to the
+// row checks of each test).
+func (h *harness) assertConsistent(t *testing.T) {
+	t.Helper()
+	if h.backend != "mysql" {
+		enginetest.AssertReplicaEqualsAccount(t, h.dst.(dest.Querier), h.emu, "", streams)
+	}
 }
 
 func (h *harness) mustRun(t *testing.T) *twoway.Report {
@@ -322,6 +335,7 @@ func TestUpdatesFlowToStripe(t *testing.T) {
 		if h.events("customer.updated", other) != before {
 			t.Fatal("an unchanged customer was written")
 		}
+		h.assertConsistent(t)
 		// The pull read the run's own write back without taking it for a change.
 		rep = h.mustRun(t)
 		if rep.Updated != 0 || len(rep.Conflicts) != 0 {
@@ -360,6 +374,7 @@ func TestNewRowCreatesObject(t *testing.T) {
 		if rep.Created != 0 || rep.Updated != 0 {
 			t.Fatalf("second run: %+v, want nothing", rep)
 		}
+		h.assertConsistent(t)
 		if n := countNamed(h, "Widget Pro"); n != 1 {
 			t.Fatalf("%d products named Widget Pro in the emulator, want 1", n)
 		}
@@ -440,6 +455,7 @@ func TestConflictPolicies(t *testing.T) {
 				if rep := h.mustRun(t); len(rep.Conflicts) != 0 || rep.Updated != 0 {
 					t.Fatalf("third run %+v, want nothing", rep)
 				}
+				h.assertConsistent(t)
 			})
 		})
 	}
@@ -487,6 +503,7 @@ func crashOnce(t *testing.T, at string) {
 		if rep := h.mustRun(t); rep.Updated+rep.Created != 0 {
 			t.Fatalf("third run %+v, want nothing", rep)
 		}
+		h.assertConsistent(t)
 	})
 }
 
