@@ -576,3 +576,34 @@ func TestMarkedRowDeletedInStripe(t *testing.T) {
 		}
 	})
 }
+
+// A webhook's write remembers the two-way fields too, so the next run
+// takes Stripe's change for no database edit.
+func TestWebhookWritesRemember(t *testing.T) {
+	each(t, func(t *testing.T, h *harness) {
+		h.mustRun(t)
+		id := h.someID(t, "customers", 8)
+		h.stripeEdit(t, id, url.Values{"name": {"Via Webhook"}})
+		var ev []byte
+		for _, raw := range h.emu.Objects(h.emu.MainAccountID(), "events") {
+			if gjson.GetBytes(raw, "type").Str == "customer.updated" && gjson.GetBytes(raw, "data.object.id").Str == id {
+				ev = raw
+				break
+			}
+		}
+		a, err := engine.NewApplier(context.Background(), engine.ApplyOptions{Client: h.client, Dest: h.dst, Pipeline: "tw", Streams: streams, TwoWay: h.cfg.EngineFields()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Apply(context.Background(), ev, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		row := h.row(t, "customers", id)
+		if row["name"] != "Via Webhook" || gjson.Get(row[engine.ColWritten].(string), "name").Str != "Via Webhook" {
+			t.Fatalf("webhook's row: %v", row)
+		}
+		if rep := h.mustRun(t); rep.Updated != 0 || len(rep.Conflicts) != 0 {
+			t.Fatalf("run after the webhook: %+v, want nothing to push", rep)
+		}
+	})
+}
