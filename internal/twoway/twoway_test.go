@@ -42,10 +42,13 @@ type harness struct {
 	pg     bool
 	// backend is sqlite, postgres or mysql.
 	backend string
+	base    string // the emulator's URL
 	cfg     *twoway.Config
 	hook    func(stream, id string) error
 	// dieAfterPush ends the run right after its push, before the pull.
 	dieAfterPush bool
+	// lockWait is the run's Options.LockWait.
+	lockWait time.Duration
 }
 
 // dyingPusher is a process killed between the push and the pull.
@@ -179,11 +182,15 @@ func newHarness(t *testing.T, destURL string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return &harness{emu: emu, client: c, dst: d, cfg: &twoway.Config{Streams: map[string][]string{
+	return &harness{emu: emu, client: c, dst: d, base: srv.URL, cfg: newHarnessConfig()}
+}
+
+func newHarnessConfig() *twoway.Config {
+	return &twoway.Config{Streams: map[string][]string{
 		"customers": {"email", "name", "description", "phone", "metadata"},
 		"products":  {"name", "description", "active", "metadata"},
 		"prices":    {"active", "nickname", "metadata"},
-	}}}
+	}}
 }
 
 // run is one two-way run: push, then pull.
@@ -201,7 +208,7 @@ func (h *harness) run(t *testing.T) (*engine.Result, *twoway.Report, error) {
 		push = dyingPusher{p}
 	}
 	res, err := engine.Sync(context.Background(), engine.Options{Client: h.client, Dest: h.dst, Pipeline: "tw", Streams: streams,
-		TwoWay: h.cfg.EngineFields(), Push: push})
+		TwoWay: h.cfg.EngineFields(), Push: push, LockWait: h.lockWait})
 	var rep *twoway.Report
 	if res != nil {
 		rep, _ = res.TwoWay.(*twoway.Report)
