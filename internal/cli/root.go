@@ -163,6 +163,8 @@ func (a *App) commands() []*cobra.Command {
 		newRestoreCmd(a),
 		newBenchCmd(a),
 		newServeCmd(a),
+		newListenCmd(a),
+		newWebhooksCmd(a),
 		newVersionCmd(a),
 	}
 }

@@ -36,7 +36,8 @@ type syncFlags struct {
 	pipeline       string
 	reconcileEvery time.Duration
 	wait           waitFlag
-	fleet          syncFleetFlags // sync_accounts.go
+	fleet          syncFleetFlags  // sync_accounts.go
+	twoWay         syncTwoWayFlags // sync_twoway.go
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -90,6 +91,7 @@ A killed run resumes from its last committed batch.`,
 	fl.Var(&f.wait, "wait", "if another run of the pipeline holds the destination, wait this long for it (--wait alone: as long as it takes) instead of exiting 1")
 	fl.Lookup("wait").NoOptDefVal = "forever"
 	f.fleet.register(fl)
+	f.twoWay.register(fl)
 	return cmd
 }
 
@@ -171,8 +173,16 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 			}
 		}
 	}
+	tw, err := a.twoWayConfig(f.twoWay)
+	if err != nil {
+		return err
+	}
+	opts.TwoWay = tw.EngineFields()
 	if err := opts.Validate(); err != nil {
 		return usage(err)
+	}
+	if f.fleet.set() && tw.Enabled() {
+		return usagef("--two-way works on one account at a time: leave out --all-accounts/--accounts, or use --account")
 	}
 	if f.fleet.set() {
 		return a.runSyncAccounts(ctx, f, opts)
@@ -192,6 +202,9 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 	}
 	defer dst.Close()
 	opts.Dest = dst
+	if err := a.setupTwoWay(tw, &opts, client, dst); err != nil {
+		return err
+	}
 	res, err := a.syncWithProgress(ctx, opts)
 	if res != nil {
 		a.printSyncResult(res, client.Stats().Requests)
@@ -288,6 +301,7 @@ func writeSyncTable(w io.Writer, res *engine.Result) {
 	for _, n := range res.Notes {
 		fmt.Fprintln(w, "note: "+n)
 	}
+	writeTwoWay(w, res.TwoWay)
 }
 
 // requestsCell renders a stream's requests: the total, and why when more

@@ -93,6 +93,9 @@ type Batch struct {
 	// table has no row of that id. Every row then needs a Version above 0.
 	// The state is saved either way.
 	OnlyNewer bool
+	// Events are recorded in EventsTable in the same transaction
+	// (destinations implementing EventLog; others ignore them).
+	Events []AppliedEvent
 }
 
 // Run is one row of run history.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stripeline/stripeline/internal/config"
+	"github.com/stripeline/stripeline/internal/fleet"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -24,6 +25,7 @@ func FromConfig(c *config.Config, i int) (Pipeline, error) {
 		LookbackDays: d.LookbackDays, WindowDays: d.WindowDays, MaxRPS: d.MaxRPS, EndpointRPS: d.EndpointRPS,
 		Connection: Connection{APIBase: d.APIBase, Account: d.Account, Proxy: c.Proxy},
 		Source:     "config",
+		TwoWay:     twoWayFromConfig(d.TwoWay),
 	}
 	if p.Connection.APIBase == "" {
 		p.Connection.APIBase = c.APIBase
@@ -45,6 +47,14 @@ func FromConfig(c *config.Config, i int) (Pipeline, error) {
 	default:
 		p.Connection.KeyRef, p.Connection.APIKey = KeyRefStored, stripe.Secret(key)
 	}
+	if len(d.Accounts) > 0 {
+		sel, err := fleet.ParseSelection(d.Accounts...)
+		if err != nil {
+			return p, &config.ConfigError{Field: field + ".accounts", Err: err}
+		}
+		p.Connection.Accounts.Select = sel
+	}
+	p.Connection.Accounts.PlatformRPS = d.PlatformRPS
 	sch, err := ParseSchedule(d.Schedule)
 	if err != nil {
 		return p, configErr(field, err)
@@ -148,6 +158,8 @@ func specDiff(stored, declared spec, keyGiven bool) []string {
 		out = append(out, "api_key (a new key to store)")
 	}
 	add("account", stored.Connection.Account, declared.Connection.Account)
+	add("accounts", stored.Connection.Accounts.Select.String(), declared.Connection.Accounts.Select.String())
+	add("platform_rps", stored.Connection.Accounts.PlatformRPS, declared.Connection.Accounts.PlatformRPS)
 	add("api_base", stored.Connection.APIBase, declared.Connection.APIBase)
 	add("streams", strings.Join(stored.Streams, ","), strings.Join(declared.Streams, ","))
 	add("schedule", stored.Schedule.String(), declared.Schedule.String())

@@ -18,6 +18,7 @@ import (
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
 	"github.com/stripeline/stripeline/internal/engine"
 	"github.com/stripeline/stripeline/internal/stripe"
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // SyncArgs is the River job of one run of a pipeline. Jobs are unique by
@@ -111,7 +112,9 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	run.Finished = s.now()
 	if res != nil {
 		run.EngineRun, run.Streams, run.Events = res.RunID, res.Streams, res.Events
+		run.WebhookEvents = res.WebhookEvents
 		run.Notes = append(run.Notes, res.Notes...)
+		run.TwoWay, _ = res.TwoWay.(*twoway.Report)
 		run.Rows, run.Requests, run.RateLimited = 0, stats.Requests, stats.RateLimited
 		for _, st := range res.Streams {
 			run.Rows += st.Rows
@@ -193,11 +196,15 @@ func (s *Service) sync(ctx context.Context, rec *record, logger *slog.Logger, pr
 	}
 	defer d.Close()
 	rc := &recordingClient{c: client}
-	res, err := engine.Sync(ctx, engine.Options{
+	opts := engine.Options{
 		Client: rc, Dest: d, Pipeline: p.Name, Account: p.Connection.Account, Streams: p.Streams, Fields: p.Fields,
 		StartDate: p.StartDate, LookbackDays: p.LookbackDays, WindowDays: p.WindowDays, Concurrency: p.Concurrency,
 		Logger: logger, Progress: prog,
-	})
+	}
+	if err := withTwoWay(p, &opts, client, d, logger); err != nil {
+		return nil, nil, stripe.Stats{}, err
+	}
+	res, err := engine.Sync(ctx, opts)
 	return res, rc.errors(), client.Stats(), err
 }
 

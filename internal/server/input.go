@@ -12,6 +12,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/pipeline"
 	"github.com/stripeline/stripeline/internal/stripe"
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // pipelineInput is the body of POST /api/v1/pipelines and PATCH
@@ -32,6 +33,8 @@ type pipelineInput struct {
 	MaxRPS       *float64             `json:"max_rps"`
 	EndpointRPS  *float64             `json:"endpoint_rps"`
 	Concurrency  *int                 `json:"concurrency"`
+	// TwoWay sets the two-way option; {"streams": {}} turns it off.
+	TwoWay *twoway.Config `json:"two_way"`
 }
 
 // connectionInput is a pipeline's connection as a client sends it: a key
@@ -108,6 +111,12 @@ func (in *pipelineInput) apply(p *pipeline.Pipeline) error {
 	set(&p.MaxRPS, in.MaxRPS)
 	set(&p.EndpointRPS, in.EndpointRPS)
 	set(&p.Concurrency, in.Concurrency)
+	if in.TwoWay != nil {
+		p.TwoWay = in.TwoWay
+		if !in.TwoWay.Enabled() {
+			p.TwoWay = nil
+		}
+	}
 	if in.StartDate != nil {
 		t, err := parseDate(*in.StartDate)
 		if err != nil {

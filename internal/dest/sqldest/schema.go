@@ -35,6 +35,7 @@ func (db *DB) bookkeeping() []table {
 			{"id", TypeKey, true}, {"pipeline", TypeKey, true}, {"started", TypeTime, true}, {"finished", TypeTime, false},
 			{"status", TypeKey, true}, {"streams", catalog.TypeJSON, false}, {"error", catalog.TypeString, false},
 		}, []string{"id"}},
+		eventsTable(),
 	}
 	if sl, ok := db.d.(SessionLocker); ok {
 		tables = append(tables, table{dest.LocksTable, []column{

@@ -60,7 +60,7 @@ func (db *DB) write(ctx context.Context, b *dest.Batch) error {
 	}
 	bulk, _ := db.d.(BulkInserter)
 	for try := 0; ; try++ {
-		err = db.d.Write(ctx, func(tx Conn) error { return db.writeTx(ctx, tx, bulk, rows, stubs, b.State) })
+		err = db.d.Write(ctx, func(tx Conn) error { return db.writeTx(ctx, tx, bulk, rows, stubs, b.State, b.Events) })
 		if err == nil || try == retries || ctx.Err() != nil || db.d.Kind(err) != KindRetry {
 			return db.wrap(err)
 		}
@@ -71,7 +71,7 @@ func (db *DB) write(ctx context.Context, b *dest.Batch) error {
 
 // writeTx writes a merged batch inside one transaction: new ids through
 // the bulk path, the rest and the stubs through WriteRows, then the state.
-func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rows, stubs *RowSet, st *dest.State) error {
+func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rows, stubs *RowSet, st *dest.State, events []dest.AppliedEvent) error {
 	if bulk != nil && len(rows.Rows) > 0 {
 		fresh, old, err := db.splitNew(ctx, tx, rows)
 		if err != nil {
@@ -89,6 +89,11 @@ func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rows, stu
 			if err := db.d.WriteRows(ctx, tx, s); err != nil {
 				return err
 			}
+		}
+	}
+	if len(events) > 0 {
+		if err := db.recordEvents(ctx, tx, events); err != nil {
+			return err
 		}
 	}
 	if st != nil {
