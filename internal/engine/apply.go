@@ -159,6 +159,9 @@ type ApplyOptions struct {
 	Refetch []string
 	Logger  *slog.Logger
 	Clock   Clock
+	// TwoWay names the two-way fields per stream, as Options do, so the
+	// rows events write remember them (ColWritten).
+	TwoWay map[string][]string
 }
 
 // Covers reports whether a pipeline replicating the account pipelineAccount
@@ -218,7 +221,7 @@ func NewApplier(ctx context.Context, opts ApplyOptions) (*Applier, error) {
 		return nil, settingErr("dest", "cannot take webhooks: this destination keeps no record of the events it applied, so a duplicate delivery could not be told from a new one; use a SQL destination (sqlite://, postgres://, mysql://) for a pipeline with webhooks")
 	}
 	ro := Options{Client: opts.Client, Dest: opts.Dest, Pipeline: opts.Pipeline, Account: opts.Account, Streams: opts.Streams,
-		Fields: opts.Fields, Logger: opts.Logger, Clock: opts.Clock}
+		Fields: opts.Fields, Logger: opts.Logger, Clock: opts.Clock, TwoWay: opts.TwoWay}
 	if err := ro.Validate(); err != nil {
 		return nil, err
 	}
@@ -242,6 +245,7 @@ func NewApplier(ctx context.Context, opts ApplyOptions) (*Applier, error) {
 	}
 	for _, s := range selected {
 		t := newTable(s, ro.Fields[s.Name], ro.Dest)
+		t.setTwoWay(ro.TwoWay[s.Name])
 		if err := ro.Dest.Migrate(ctx, t.shape()); err != nil {
 			return nil, fmt.Errorf("create table %s: %w", s.Name, err)
 		}

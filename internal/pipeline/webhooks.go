@@ -423,7 +423,7 @@ func (rc *receiver) applier(ctx context.Context, log *slog.Logger, account strin
 	}
 	a, err := engine.NewApplier(ctx, engine.ApplyOptions{
 		Client: rc.client, Dest: rc.dst, Pipeline: state, Account: key, Streams: rc.p.Streams, Fields: rc.p.Fields,
-		Refetch: rc.refetch, Logger: log,
+		Refetch: rc.refetch, Logger: log, TwoWay: rc.p.TwoWay.EngineFields(),
 	})
 	if err != nil {
 		return nil, err
