@@ -16,6 +16,7 @@ import (
 	"github.com/stripeline/stripeline/internal/dest"
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
 	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -36,6 +37,9 @@ type syncFlags struct {
 	pipeline       string
 	reconcileEvery time.Duration
 	wait           waitFlag
+	history        string
+	keepRuns       int
+	keepDays       int
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -88,6 +92,9 @@ A killed run resumes from its last committed batch.`,
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
 	fl.Var(&f.wait, "wait", "if another run of the pipeline holds the destination, wait this long for it (--wait alone: as long as it takes) instead of exiting 1")
 	fl.Lookup("wait").NoOptDefVal = "forever"
+	fl.StringVar(&f.history, "history", "", "change history the run keeps: changes (default: previous values, for rollback and --as-of), full (every version, never pruned) or off")
+	fl.IntVar(&f.keepRuns, "history-keep-runs", 0, fmt.Sprintf("keep the change history of the pipeline's last N runs (default %d; negative: no limit)", history.DefaultKeepRuns))
+	fl.IntVar(&f.keepDays, "history-keep-days", 0, fmt.Sprintf("keep the change history of the last N days (default %d; negative: no limit)", history.DefaultKeepDays))
 	return cmd
 }
 
@@ -149,6 +156,10 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
 		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
 		ReconcileEvery: f.reconcileEvery, LockWait: f.wait.d,
+		History: history.Policy{Mode: dest.HistoryMode(f.history), KeepRuns: f.keepRuns, KeepDays: f.keepDays},
+	}
+	if _, err := history.ParseMode(f.history); err != nil {
+		return usagef("--history %q is not a history mode: use changes, full or off", f.history)
 	}
 	if opts.Pipeline == "" {
 		opts.Pipeline = "default"
