@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stripeline/stripeline/internal/fleet"
 	"github.com/stripeline/stripeline/internal/pipeline"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
@@ -55,6 +56,8 @@ var pipelineFlags = map[string]string{
 	"description":   "--description",
 	"api_key":       "--api-key-env or --api-key-stdin",
 	"account":       "--account",
+	"accounts":      "--accounts",
+	"platform_rps":  "--platform-rps",
 	"api_base":      "--api-base",
 	"proxy":         "proxy in the config file",
 	"dest":          "--dest",
@@ -96,6 +99,8 @@ type pipelineFlagSet struct {
 	schedule                 string
 	maxRPS, endpointRPS      float64
 	concurrency              int
+	accounts                 string
+	platformRPS              float64
 }
 
 func (f *pipelineFlagSet) register(fl *pflag.FlagSet) {
@@ -113,6 +118,8 @@ func (f *pipelineFlagSet) register(fl *pflag.FlagSet) {
 	fl.Float64Var(&f.maxRPS, "max-rps", 0, "requests per second for the whole account (default by key mode)")
 	fl.Float64Var(&f.endpointRPS, "endpoint-rps", 0, "requests per second per endpoint")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "requests kept in flight")
+	fl.StringVar(&f.accounts, "accounts", "", `sync several accounts of a platform, each with its own River job and state: "all" (the platform and every connected account, discovered at each run), acct_… ids, -acct_… to leave one out of all ("" for one account)`)
+	fl.Float64Var(&f.platformRPS, "platform-rps", 0, "with --accounts: requests per second of all the accounts together, across every worker (0: no cap but each account's --max-rps)")
 }
 
 // apply sets on p the settings whose flags were given (all of them for a
@@ -195,6 +202,16 @@ func (f *pipelineFlagSet) apply(a *App, cmd *cobra.Command, p *pipeline.Pipeline
 	if changed("concurrency") {
 		p.Concurrency = f.concurrency
 	}
+	if changed("accounts") {
+		sel, err := fleet.ParseSelection(f.accounts)
+		if err != nil {
+			return usagef("--accounts: %v", err)
+		}
+		p.Connection.Accounts.Select = sel
+	}
+	if changed("platform-rps") {
+		p.Connection.Accounts.PlatformRPS = f.platformRPS
+	}
 	return nil
 }
 
@@ -221,6 +238,7 @@ itself when no server does.`,
 		newPipelinesPauseCmd(a, &store, false),
 		newPipelinesRunCmd(a, &store),
 		newPipelinesDeleteCmd(a, &store),
+		newPipelinesAccountsCmd(a, &store),
 	)
 	return cmd
 }
@@ -401,6 +419,10 @@ func (a *App) printPipeline(p *pipeline.Pipeline) error {
 	}
 	line("api key", key)
 	line("account", p.Connection.Account)
+	line("accounts", p.Connection.Accounts.Select.String())
+	if p.Connection.Accounts.PlatformRPS > 0 {
+		line("platform rps", fmt.Sprint(p.Connection.Accounts.PlatformRPS))
+	}
 	line("api base", p.Connection.APIBase)
 	if !p.StartDate.IsZero() {
 		line("start date", p.StartDate.Format("2006-01-02"))

@@ -102,6 +102,9 @@ func (a *App) printRun(r *pipeline.Run) error {
 	for _, n := range r.Notes {
 		fmt.Fprintln(a.Stdout, "note: "+n)
 	}
+	if r.TwoWay != nil {
+		writeTwoWayReport(a.Stdout, r.TwoWay)
+	}
 	if r.Error != "" {
 		fmt.Fprintf(a.Stdout, "error (%s): %s\n", r.ErrorKind, r.Error)
 	}

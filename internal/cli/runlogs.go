@@ -86,11 +86,20 @@ func parseRunID(s string) (int64, error) {
 }
 
 func newRunsShowCmd(a *App, store *string) *cobra.Command {
-	return &cobra.Command{
+	var dstFlag string
+	cmd := &cobra.Command{
 		Use:   "show RUN",
-		Short: "Show one run of a pipeline: status, rows and requests per stream, notes, error",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show one run of a pipeline: status, rows and requests per stream, notes, two-way conflicts and refusals, error",
+		Long: `show prints one run: a pipeline's run of the control store (its number), or a
+run of the replica's history (an id such as 20260102T030405Z-1a2b3c4d, from
+"stripeline runs --dest URL" or a sync's output), with its two-way push:
+what it wrote to Stripe, each conflict (stream, id, field, database and
+Stripe values, winner) and each refused row.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isReplicaRunID(args[0]) {
+				return a.showReplicaRun(cmd.Context(), dstFlag, args[0])
+			}
 			id, err := parseRunID(args[0])
 			if err != nil {
 				return err
@@ -107,6 +116,8 @@ func newRunsShowCmd(a *App, store *string) *cobra.Command {
 			return a.printRun(r)
 		},
 	}
+	cmd.Flags().StringVar(&dstFlag, "dest", "", "replica URL, for a run of its history (default: config dest, else sqlite://stripeline.db)")
+	return cmd
 }
 
 func newRunsLogsCmd(a *App, store *string) *cobra.Command {

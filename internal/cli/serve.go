@@ -21,6 +21,7 @@ type serveFlags struct {
 	workers int
 	grace   time.Duration
 	rescue  time.Duration
+	worker  bool
 }
 
 func newServeCmd(a *App) *cobra.Command {
@@ -49,6 +50,7 @@ their last checkpoint and resume there at the next start.`,
 	cmd.Flags().BoolVar(&f.public, "public", false, "allow an --addr beyond loopback (the token is still required)")
 	cmd.Flags().IntVar(&f.workers, "workers", 2, "runs worked at once by this process")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running syncs may go on before they stop at their checkpoint")
+	cmd.Flags().BoolVar(&f.worker, "worker", false, "work runs (and fleet accounts' jobs) and schedules only, with no HTTP listener: start several on one --store postgres://… to share the work")
 	cmd.Flags().DurationVar(&f.rescue, "rescue-after", 6*time.Hour, "one attempt of a run lasts at most this long (a longer run goes on in the next attempt, from its checkpoint); a run whose server died is run again this long after its attempt started")
 	cmd.AddCommand(newServeTokenCmd(a, f))
 	return cmd
@@ -107,6 +109,9 @@ func (a *App) runServe(ctx context.Context, f *serveFlags, addrSet bool) error {
 	}
 	if f.grace < 0 {
 		return usagef("--grace %s: give a duration of 0 or more, e.g. 30s", f.grace)
+	}
+	if f.worker {
+		return a.runWorker(ctx, f)
 	}
 	metrics := server.NewMetrics()
 	svc, err := a.openService(ctx, f.store, pipeline.Options{Work: true, Schedules: true, Workers: f.workers, RescueAfter: f.rescue, OnRunEnd: metrics.ObserveRun})

@@ -8,17 +8,19 @@ import (
 // settingFlags are the flags that set the settings library errors name
 // (their config keys, as in stripeline.yaml).
 var settingFlags = map[string]string{
-	"streams":         "--streams",
-	"lookback_days":   "--lookback-days",
-	"window_days":     "--window-days",
-	"reconcile_every": "--reconcile-every",
-	"concurrency":     "--concurrency",
-	"start_date":      "--start-date",
-	"max_rps":         "--max-rps",
-	"endpoint_rps":    "--endpoint-rps",
-	"api_base":        "--api-base",
-	"dest":            "--dest",
-	"account":         "--account",
+	"streams":           "--streams",
+	"lookback_days":     "--lookback-days",
+	"window_days":       "--window-days",
+	"reconcile_every":   "--reconcile-every",
+	"concurrency":       "--concurrency",
+	"start_date":        "--start-date",
+	"max_rps":           "--max-rps",
+	"endpoint_rps":      "--endpoint-rps",
+	"api_base":          "--api-base",
+	"dest":              "--dest",
+	"account":           "--account",
+	"two_way":           "--two-way",
+	"two_way.conflicts": "--conflicts",
 }
 
 // settingVars are the environment variables that set settings.
@@ -81,6 +83,8 @@ func (a *App) configSets(key string) bool {
 		return c.Account != ""
 	case "proxy":
 		return c.Proxy != ""
+	case "two_way", "two_way.conflicts":
+		return c.TwoWay != nil
 	}
 	return false
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/stripeline/stripeline/internal/dest"
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
 	"github.com/stripeline/stripeline/internal/engine"
-	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -37,9 +36,9 @@ type syncFlags struct {
 	pipeline       string
 	reconcileEvery time.Duration
 	wait           waitFlag
-	history        string
-	keepRuns       int
-	keepDays       int
+	fleet          syncFleetFlags   // sync_accounts.go
+	twoWay         syncTwoWayFlags  // sync_twoway.go
+	history        syncHistoryFlags // sync_history.go
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -92,9 +91,9 @@ A killed run resumes from its last committed batch.`,
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline name for state and run history (default: the account, or \"default\")")
 	fl.Var(&f.wait, "wait", "if another run of the pipeline holds the destination, wait this long for it (--wait alone: as long as it takes) instead of exiting 1")
 	fl.Lookup("wait").NoOptDefVal = "forever"
-	fl.StringVar(&f.history, "history", "", "change history the run keeps: changes (default: previous values, for rollback and --as-of), full (every version, never pruned) or off")
-	fl.IntVar(&f.keepRuns, "history-keep-runs", 0, fmt.Sprintf("keep the change history of the pipeline's last N runs (default %d; negative: no limit)", history.DefaultKeepRuns))
-	fl.IntVar(&f.keepDays, "history-keep-days", 0, fmt.Sprintf("keep the change history of the last N days (default %d; negative: no limit)", history.DefaultKeepDays))
+	f.fleet.register(fl)
+	f.twoWay.register(fl)
+	f.history.register(fl)
 	return cmd
 }
 
@@ -156,10 +155,9 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
 		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
 		ReconcileEvery: f.reconcileEvery, LockWait: f.wait.d,
-		History: history.Policy{Mode: dest.HistoryMode(f.history), KeepRuns: f.keepRuns, KeepDays: f.keepDays},
 	}
-	if _, err := history.ParseMode(f.history); err != nil {
-		return usagef("--history %q is not a history mode: use changes, full or off", f.history)
+	if opts.History, err = f.history.policy(); err != nil {
+		return err
 	}
 	if opts.Pipeline == "" {
 		opts.Pipeline = "default"
@@ -180,8 +178,19 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 			}
 		}
 	}
+	tw, err := a.twoWayConfig(f.twoWay)
+	if err != nil {
+		return err
+	}
+	opts.TwoWay = tw.EngineFields()
 	if err := opts.Validate(); err != nil {
 		return usage(err)
+	}
+	if f.fleet.set() && tw.Enabled() {
+		return usagef("--two-way works on one account at a time: leave out --all-accounts/--accounts, or use --account")
+	}
+	if f.fleet.set() {
+		return a.runSyncAccounts(ctx, f, opts)
 	}
 	client, err := a.Client(WithMaxRPS(f.maxRPS), withEndpointRPS(f.endpointRPS))
 	if err != nil {
@@ -198,6 +207,9 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 	}
 	defer dst.Close()
 	opts.Dest = dst
+	if err := a.setupTwoWay(tw, &opts, client, dst); err != nil {
+		return err
+	}
 	res, err := a.syncWithProgress(ctx, opts)
 	if res != nil {
 		a.printSyncResult(res, client.Stats().Requests)
@@ -294,6 +306,7 @@ func writeSyncTable(w io.Writer, res *engine.Result) {
 	for _, n := range res.Notes {
 		fmt.Fprintln(w, "note: "+n)
 	}
+	writeTwoWay(w, res.TwoWay)
 }
 
 // requestsCell renders a stream's requests: the total, and why when more

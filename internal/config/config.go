@@ -38,6 +38,18 @@ type Config struct {
 	Pipelines []Pipeline `yaml:"pipelines"`
 	// Server configures `stripeline serve`.
 	Server Server `yaml:"server"`
+	// TwoWay pushes the database's edits to Stripe before each sync's pull
+	// (sync's --two-way and --conflicts override it).
+	TwoWay *TwoWay `yaml:"two_way"`
+}
+
+// TwoWay is the two_way option (of the file, or of one pipeline): per
+// stream the fields the database may change, and the conflict policy
+// (stripe-wins, database-wins or newest-wins). internal/twoway validates
+// it against the spec.
+type TwoWay struct {
+	Streams   map[string][]string `yaml:"streams"`
+	Conflicts string              `yaml:"conflicts"`
 }
 
 // StreamConfig selects fields of one stream. No fields means all of them.
@@ -67,6 +79,7 @@ type Pipeline struct {
 	WindowDays   int     `yaml:"window_days"`
 	MaxRPS       float64 `yaml:"max_rps"`
 	EndpointRPS  float64 `yaml:"endpoint_rps"`
+	TwoWay       *TwoWay `yaml:"two_way"`
 }
 
 // Server configures the service.

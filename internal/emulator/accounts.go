@@ -6,6 +6,7 @@ func (e *Emulator) getAccount(a *account, tg *target) (response, *apiError) {
 	if tg.id != "" {
 		e.mu.RLock()
 		b, found := e.byAcct[tg.id]
+		found = found && !e.revoked[tg.id]
 		e.mu.RUnlock()
 		if !found || (a != e.accounts[0] && b != a) {
 			return response{}, missing("account", tg.id, "account")
@@ -36,7 +37,12 @@ func (e *Emulator) listAccounts(r *http.Request, tg *target, a *account) (respon
 	}
 	t := newTable(nil)
 	if a == e.accounts[0] {
+		e.mu.RLock()
+		defer e.mu.RUnlock()
 		for _, c := range e.accounts[1:] {
+			if e.revoked[c.id] {
+				continue
+			}
 			t.byID[c.id] = &record{id: c.id, created: c.created, data: e.accountJSON(c)}
 			t.recs = append(t.recs, t.byID[c.id])
 		}

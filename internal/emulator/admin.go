@@ -50,6 +50,12 @@ var adminEndpoints = map[string]adminEndpoint{
 		return e.ChildCounts(args["account"], args["stream"]), nil
 	}},
 	"/_emulator/accounts": {fn: func(e *Emulator, _ adminArgs) (any, *adminError) { return e.Accounts(), nil }},
+	"/_emulator/deauthorize": {post: true, fn: func(e *Emulator, args adminArgs) (any, *adminError) {
+		if !e.Deauthorize(args["account"]) {
+			return nil, &adminError{400, "account: " + args["account"] + " is not a connected account of the emulator"}
+		}
+		return map[string]any{"deauthorized": args["account"]}, nil
+	}},
 }
 
 // serveAdmin answers /_emulator/: mutate, advance, stats, faults, objects,

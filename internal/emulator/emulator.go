@@ -33,6 +33,13 @@ type Config struct {
 	// ConnectedAccounts is how many smaller connected accounts are seeded
 	// (default 2; negative for none).
 	ConnectedAccounts int
+	// ConnectedObjects is the approximate size of each connected account
+	// (default Objects/10, at least 300). A fleet benchmark sets it.
+	ConnectedObjects int
+	// AccountRPS is each account's own rate limit (0 = none): every
+	// account, the main one and each connected one, has a bucket of its own,
+	// as Stripe limits each account separately; excess requests get the 429.
+	AccountRPS float64
 	// TestClocks is how many test clocks the main account has (default 2;
 	// negative for none), each with one to three customers (Stripe's limit
 	// is three) and their subscriptions, invoices and payments. Objects
@@ -75,6 +82,12 @@ type Emulator struct {
 	mu       sync.RWMutex // guards accounts' data
 	accounts []*account
 	byAcct   map[string]*account
+	// revoked are connected accounts whose platform access was revoked
+	// (Deauthorize): not listed, and refused with 403 account_invalid.
+	revoked map[string]bool
+
+	acctMu     sync.Mutex
+	acctLimits map[string]*rate.Limiter // AccountRPS buckets by account id
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -144,6 +157,8 @@ func New(cfg Config) (*Emulator, error) {
 		sp:         sp,
 		tpls:       &templates{sp: sp, m: map[string]*tmpl{}},
 		byAcct:     map[string]*account{},
+		revoked:    map[string]bool{},
+		acctLimits: map[string]*rate.Limiter{},
 		start:      cfg.Now.Truncate(time.Second),
 		wall:       time.Now(),
 		endpoints:  map[string]*rate.Limiter{},
@@ -175,6 +190,9 @@ func New(cfg Config) (*Emulator, error) {
 		n := cfg.Objects / 10
 		if n < 300 {
 			n = 300
+		}
+		if cfg.ConnectedObjects > 0 {
+			n = cfg.ConnectedObjects
 		}
 		e.addAccount(e.generate(cfg.Seed+int64(i)*7919, n, now, i, min(cfg.TestClocks, 2), cfg.Shape))
 	}

@@ -175,6 +175,9 @@ func (e *Emulator) create(r *http.Request, tg *target, a *account) (response, *a
 	if ae != nil {
 		return response{}, ae
 	}
+	if ae := checkEmail(d, params); ae != nil {
+		return response{}, ae
+	}
 	if u, ok := params["url"].(string); d.name == "webhook_endpoints" && ok && !loopbackURL(u) {
 		return response{}, invalid("url", "The emulator delivers webhooks to loopback addresses only (http://127.0.0.1:PORT/…).")
 	}
@@ -370,6 +373,9 @@ func (e *Emulator) update(r *http.Request, tg *target, a *account) (response, *a
 	}
 	params, ae := e.writeParams(r, "POST", tg.tmpl)
 	if ae != nil {
+		return response{}, ae
+	}
+	if ae := checkEmail(d, params); ae != nil {
 		return response{}, ae
 	}
 	if u, ok := params["url"].(string); d.name == "webhook_endpoints" && ok && !loopbackURL(u) {

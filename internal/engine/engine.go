@@ -81,6 +81,12 @@ type Options struct {
 	Logger   *slog.Logger
 	// Clock is the run's time source (default WallClock).
 	Clock Clock
+	// TwoWay names, per stream, the fields the database may change: their
+	// values as written are remembered in ColWritten (two-way sync).
+	TwoWay map[string][]string
+	// Push, when set, writes the database's changes to Stripe before the
+	// pull, under the run lock (two-way sync).
+	Push Pusher
 }
 
 // Progress is told about a run as it goes. Calls come from several goroutines.
@@ -131,6 +137,8 @@ type Result struct {
 	Events   int             `json:"events_applied"`
 	Notes    []string        `json:"notes,omitempty"`
 	Requests int64           `json:"requests"`
+	// TwoWay is the push's report (Options.Push), when there was one.
+	TwoWay any `json:"two_way,omitempty"`
 }
 
 // ErrStreamsFailed is returned (wrapped) when a run could not read every stream.
@@ -164,7 +172,7 @@ func (o *Options) Validate() error {
 	if o.Concurrency < 0 {
 		return settingErr("concurrency", "must be 1 or more, got %d", o.Concurrency)
 	}
-	return nil
+	return o.validateTwoWay()
 }
 
 func (o *Options) defaults() {
@@ -247,6 +255,8 @@ type runner struct {
 	refreshes                 map[string]*refresh
 	byParentType, byChildType map[string][]*refresh
 	refreshAdds               map[*refresh]bool // changed since last saved
+	// pushErr is the push's rejected rows, reported once the pull is done.
+	pushErr error
 }
 
 // list fetches one page, counting the request against stream and why.
@@ -301,6 +311,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
 	err = lockLost(ctx, r.sync(ctx))
+	if err == nil && r.pushErr != nil {
+		err = r.pushErr
+	}
 	r.res.Finished = r.now()
 	r.res.Streams = r.sortedResults()
 	r.res.Status = "succeeded"
@@ -316,7 +329,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		r.res.Status = "failed"
 	}
-	streams, _ := json.Marshal(map[string]any{"streams": r.res.Streams, "notes": r.res.Notes, "events_applied": r.res.Events})
+	record := map[string]any{"streams": r.res.Streams, "notes": r.res.Notes, "events_applied": r.res.Events}
+	if r.res.TwoWay != nil {
+		record["two_way"] = r.res.TwoWay
+	}
+	streams, _ := json.Marshal(record)
 	run := dest.Run{ID: r.res.RunID, Pipeline: r.opts.Pipeline, Started: started, Finished: r.res.Finished, Status: r.res.Status, Streams: streams}
 	if err != nil {
 		run.Error = err.Error()
@@ -364,12 +381,14 @@ func (r *runner) sync(ctx context.Context) error {
 		return err
 	}
 	r.floor = max(r.res.Started.Unix()+1, clk.Floor+1)
+	before := saved
 	if r.opts.FullRefresh {
 		saved = map[string]json.RawMessage{}
 	}
 	var first *table
 	for _, s := range selected {
 		t := newTable(s, r.opts.Fields[s.Name], r.opts.Dest)
+		t.setTwoWay(r.opts.TwoWay[s.Name])
 		if err := r.opts.Dest.Migrate(ctx, t.shape()); err != nil {
 			return fmt.Errorf("create table %s: %w", s.Name, err)
 		}
@@ -380,6 +399,14 @@ func (r *runner) sync(ctx context.Context) error {
 	}
 	if err := r.opts.Dest.SaveState(ctx, dest.State{Pipeline: r.opts.Pipeline, Stream: clockKey, Cursor: encodeState(runClock{Floor: r.floor})}); err != nil {
 		return fmt.Errorf("save state: %w", err)
+	}
+	if r.opts.Push != nil {
+		if err := r.push(ctx, before); err != nil {
+			if !errors.Is(err, ErrRowsRejected) {
+				return err
+			}
+			r.pushErr = err
+		}
 	}
 	if err := r.plan(ctx, selected, saved); err != nil {
 		return err

@@ -34,6 +34,8 @@ type table struct {
 	columns []dest.Column
 	index   map[string]int
 	dst     dest.Destination
+	// written indexes the two-way fields remembered in ColWritten.
+	written []int
 }
 
 func newTable(s catalog.Stream, fields []string, dst dest.Destination) *table {
@@ -134,6 +136,9 @@ func (t *table) row(ctx context.Context, obj json.RawMessage, parent string, del
 	})
 	if t.child {
 		values[t.index[ParentColumn]] = parent
+	}
+	if t.written != nil {
+		values[t.index[ColWritten]] = t.writtenValue(values)
 	}
 	t.mu.RUnlock()
 	if unknown != nil {

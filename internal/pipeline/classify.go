@@ -42,6 +42,11 @@ func (k ErrorKind) PausesSchedule() bool { return k == KindAuth || k == KindPerm
 // (engine.ErrStreamsFailed) is as bad as the worst of them. retry says
 // whether the failure is worth retrying.
 func Classify(err error, seen []error) (kind ErrorKind, retry bool) {
+	if errors.Is(err, engine.ErrRowsRejected) {
+		// Stripe refused rows of a two-way push: the same rows would be
+		// refused again (they are held until they change).
+		return KindStripe, false
+	}
 	if errors.Is(err, engine.ErrStreamsFailed) {
 		kind = KindStripe
 		for _, e := range seen {

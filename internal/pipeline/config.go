@@ -24,6 +24,7 @@ func FromConfig(c *config.Config, i int) (Pipeline, error) {
 		LookbackDays: d.LookbackDays, WindowDays: d.WindowDays, MaxRPS: d.MaxRPS, EndpointRPS: d.EndpointRPS,
 		Connection: Connection{APIBase: d.APIBase, Account: d.Account, Proxy: c.Proxy},
 		Source:     "config",
+		TwoWay:     twoWayFromConfig(d.TwoWay),
 	}
 	if p.Connection.APIBase == "" {
 		p.Connection.APIBase = c.APIBase

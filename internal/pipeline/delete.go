@@ -78,6 +78,9 @@ func (s *Service) Delete(ctx context.Context, name string, opts DeleteOptions) (
 	if err := s.st.deletePipeline(ctx, name); err != nil {
 		return nil, err
 	}
+	if err := s.st.deleteFleetAccounts(ctx, name); err != nil {
+		return nil, err
+	}
 	if err := s.Reload(ctx); err != nil {
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func (s *Service) Runs(ctx context.Context, f RunFilter) ([]*Run, error) { retur
 
 // Logs returns up to limit lines of a run's log after sequence number after.
 func (s *Service) Logs(ctx context.Context, runID, after int64, limit int) ([]LogLine, error) {
-	if _, err := s.st.run(ctx, runID); err != nil {
+	if _, err := s.st.run(ctx, runID); err != nil && !s.st.isAccountJob(ctx, runID) {
 		return nil, err
 	}
 	return s.st.logs(ctx, runID, after, limit)

@@ -19,6 +19,7 @@ import (
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/stripe"
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // Pipeline is one named, scheduled replication of a Stripe account into a
@@ -51,6 +52,8 @@ type Pipeline struct {
 	EndpointRPS float64 `json:"endpoint_rps,omitempty"`
 	// Concurrency is the requests kept in flight (0: the engine's default).
 	Concurrency int `json:"concurrency,omitempty"`
+	// TwoWay pushes the database's edits to Stripe before each pull (twoway.go).
+	TwoWay *twoway.Config `json:"two_way,omitempty"`
 
 	// Source is "config" for a pipeline declared in the config file, else "".
 	Source  string    `json:"source,omitempty"`
@@ -72,6 +75,8 @@ type Connection struct {
 	KeyHint string `json:"key_hint,omitempty"`
 	// Account is a connected account (acct_…) or "" for the platform.
 	Account string `json:"account,omitempty"`
+	// Accounts, when set, syncs several accounts of a platform (accounts.go).
+	Accounts Accounts `json:"accounts,omitzero"`
 	// APIBase points at Stripe (default) or an emulator.
 	APIBase string `json:"api_base,omitempty"`
 	// Proxy is an HTTP(S) proxy URL.
@@ -227,6 +232,9 @@ func (p *Pipeline) Validate() error {
 	if !p.StartDate.IsZero() && p.StartDate.After(time.Now().AddDate(0, 0, 1)) {
 		return fieldErr("start_date", p.StartDate.Format("2006-01-02"), "is in the future: use a past date, or none to read everything")
 	}
+	if err := p.validateTwoWay(); err != nil {
+		return err
+	}
 	return p.Schedule.validate()
 }
 
@@ -250,6 +258,9 @@ func (c *Connection) validate() error {
 	}
 	if c.Account != "" && !strings.HasPrefix(c.Account, "acct_") {
 		return fieldErr("account", c.Account, "is not a connected account id: expected acct_…")
+	}
+	if err := c.Accounts.validate(c); err != nil {
+		return err
 	}
 	if c.APIBase != "" {
 		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

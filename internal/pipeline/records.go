@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // spec is what the control store keeps of a pipeline's settings.
@@ -22,6 +24,7 @@ type spec struct {
 	MaxRPS       float64             `json:"max_rps,omitempty"`
 	EndpointRPS  float64             `json:"endpoint_rps,omitempty"`
 	Concurrency  int                 `json:"concurrency,omitempty"`
+	TwoWay       *twoway.Config      `json:"two_way,omitempty"`
 }
 
 func specOf(p *Pipeline) spec {
@@ -29,7 +32,7 @@ func specOf(p *Pipeline) spec {
 		DisplayName: p.DisplayName, Description: p.Description, Connection: p.Connection, Dest: p.Dest,
 		Streams: p.Streams, Fields: p.Fields, StartDate: p.StartDate, LookbackDays: p.LookbackDays,
 		WindowDays: p.WindowDays, Schedule: p.Schedule, MaxRPS: p.MaxRPS, EndpointRPS: p.EndpointRPS,
-		Concurrency: p.Concurrency,
+		Concurrency: p.Concurrency, TwoWay: p.TwoWay,
 	}
 }
 
@@ -37,7 +40,7 @@ func (sp spec) apply(p *Pipeline) {
 	p.DisplayName, p.Description, p.Connection, p.Dest = sp.DisplayName, sp.Description, sp.Connection, sp.Dest
 	p.Streams, p.Fields, p.StartDate, p.LookbackDays = sp.Streams, sp.Fields, sp.StartDate, sp.LookbackDays
 	p.WindowDays, p.Schedule, p.MaxRPS, p.EndpointRPS = sp.WindowDays, sp.Schedule, sp.MaxRPS, sp.EndpointRPS
-	p.Concurrency = sp.Concurrency
+	p.Concurrency, p.TwoWay = sp.Concurrency, sp.TwoWay
 }
 
 // record is one row of the pipelines table.

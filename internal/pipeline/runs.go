@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // Trigger says what started a run.
@@ -73,6 +74,9 @@ type Run struct {
 	// ErrorKind and Error describe a failure (of the last attempt).
 	ErrorKind ErrorKind `json:"error_kind,omitempty"`
 	Error     string    `json:"error,omitempty"`
+	// TwoWay is the push of a two-way pipeline's run: writes, conflicts
+	// (with both values) and refused rows.
+	TwoWay *twoway.Report `json:"two_way,omitempty"`
 }
 
 // Duration is how long the run took (or has taken so far, given now).
@@ -94,14 +98,15 @@ type runResult struct {
 	Rows     int64                  `json:"rows,omitempty"`
 	Requests int64                  `json:"requests,omitempty"`
 	// RateLimited counts 429s.
-	RateLimited int64 `json:"rate_limited,omitempty"`
+	RateLimited int64          `json:"rate_limited,omitempty"`
+	TwoWay      *twoway.Report `json:"two_way,omitempty"`
 }
 
 const runColumns = `id, pipeline, run_trigger, status, attempt, queued, started, finished, engine_run, result, error_kind, error_text`
 
 // saveRun inserts or replaces a run record.
 func (s *store) saveRun(ctx context.Context, r *Run) error {
-	raw, err := json.Marshal(runResult{Streams: r.Streams, Events: r.Events, Notes: r.Notes, Rows: r.Rows, Requests: r.Requests, RateLimited: r.RateLimited})
+	raw, err := json.Marshal(runResult{Streams: r.Streams, Events: r.Events, Notes: r.Notes, Rows: r.Rows, Requests: r.Requests, RateLimited: r.RateLimited, TwoWay: r.TwoWay})
 	if err != nil {
 		return err
 	}
@@ -221,7 +226,7 @@ func (s *store) runsWhere(ctx context.Context, where string, args ...any) ([]*Ru
 			var rr runResult
 			if err := json.Unmarshal([]byte(result), &rr); err == nil {
 				r.Streams, r.Events, r.Notes, r.Rows, r.Requests = rr.Streams, rr.Events, rr.Notes, rr.Rows, rr.Requests
-				r.RateLimited = rr.RateLimited
+				r.RateLimited, r.TwoWay = rr.RateLimited, rr.TwoWay
 			}
 		}
 		out = append(out, r)

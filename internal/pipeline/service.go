@@ -85,7 +85,9 @@ type Service struct {
 	keysMu sync.Mutex
 	keys   *keyring
 
-	progress progressBoard
+	progress  progressBoard
+	budgetsMu sync.Mutex
+	budgets   map[string]budgetEntry // fleet platform budgets (fleet_jobs.go)
 
 	mu       sync.Mutex
 	started  bool
@@ -176,8 +178,9 @@ func (s *Service) openRiver(ctx context.Context) error {
 	if s.opts.Work {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &syncWorker{s: s})
+		river.AddWorker(workers, &accountWorker{s: s})
 		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.opts.Workers}}
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.opts.Workers}, FleetQueue: {MaxWorkers: s.opts.Workers}}
 	}
 	// SQLite has no LISTEN/NOTIFY: River's SQLite listener would poll a
 	// table every 50ms; polling for jobs every PollInterval is enough.

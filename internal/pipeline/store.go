@@ -16,6 +16,7 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/fleet"
 )
 
 // Control store tables. They live beside the replica's tables in the
@@ -207,10 +208,15 @@ var schemaDDL = []string{
 	PRIMARY KEY (run_id, seq)
 )`,
 	settingsDDL,
+	fleetAccountsDDL,
 }
 
 func (s *store) migrate(ctx context.Context) error {
-	for _, ddl := range schemaDDL {
+	ddls := schemaDDL
+	if s.pool != nil {
+		ddls = append(ddls[:len(ddls):len(ddls)], fleet.BudgetDDL) // the shared platform budget
+	}
+	for _, ddl := range ddls {
 		if _, err := s.exec(ctx, ddl); err != nil {
 			return fmt.Errorf("create the control store's tables in %s: %w", s.redacted, err)
 		}

@@ -18,6 +18,7 @@ import (
 	_ "github.com/stripeline/stripeline/internal/dest/all" // every destination scheme
 	"github.com/stripeline/stripeline/internal/engine"
 	"github.com/stripeline/stripeline/internal/stripe"
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // SyncArgs is the River job of one run of a pipeline. Jobs are unique by
@@ -102,6 +103,9 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	}
 	logger := slog.New(newRunLog(s.st, s.hub, run.ID, seq, s.opts.RunLogLevel, s.log.Handler()))
 	logger.Info("run started", "pipeline", args.Pipeline, "trigger", string(args.Trigger), "attempt", job.Attempt)
+	if rec.p.Fleet() {
+		return s.workFleet(ctx, save, job, run, rec, logger)
+	}
 	prog := s.progress.start(run.ID, s.hub)
 	defer s.progress.end(run.ID)
 	res, seen, stats, err := s.sync(ctx, rec, logger, prog)
@@ -109,6 +113,7 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	if res != nil {
 		run.EngineRun, run.Streams, run.Events = res.RunID, res.Streams, res.Events
 		run.Notes = append(run.Notes, res.Notes...)
+		run.TwoWay, _ = res.TwoWay.(*twoway.Report)
 		run.Rows, run.Requests, run.RateLimited = 0, stats.Requests, stats.RateLimited
 		for _, st := range res.Streams {
 			run.Rows += st.Rows
@@ -190,11 +195,15 @@ func (s *Service) sync(ctx context.Context, rec *record, logger *slog.Logger, pr
 	}
 	defer d.Close()
 	rc := &recordingClient{c: client}
-	res, err := engine.Sync(ctx, engine.Options{
+	opts := engine.Options{
 		Client: rc, Dest: d, Pipeline: p.Name, Account: p.Connection.Account, Streams: p.Streams, Fields: p.Fields,
 		StartDate: p.StartDate, LookbackDays: p.LookbackDays, WindowDays: p.WindowDays, Concurrency: p.Concurrency,
 		Logger: logger, Progress: prog,
-	})
+	}
+	if err := withTwoWay(p, &opts, client, d, logger); err != nil {
+		return nil, nil, stripe.Stats{}, err
+	}
+	res, err := engine.Sync(ctx, opts)
 	return res, rc.errors(), client.Stats(), err
 }
 

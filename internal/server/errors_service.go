@@ -63,7 +63,7 @@ func stripeError(se *stripe.Error, err error) *apiError {
 // settings sit under "connection".
 func jsonField(setting string) string {
 	switch setting {
-	case "api_key", "key_ref", "account", "api_base", "proxy":
+	case "api_key", "key_ref", "account", "accounts", "platform_rps", "api_base", "proxy":
 		return "connection." + setting
 	}
 	return setting

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -47,11 +48,13 @@ type fixtureOpts struct {
 	latency time.Duration
 	// store is the control store's URL (default a SQLite file).
 	store string
+	// connected is the emulator's connected accounts (default none).
+	connected int
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{Seed: 5, Objects: 200, ConnectedAccounts: -1, TestClocks: -1, Latency: o.latency})
+	emu, err := emulator.New(emulator.Config{Seed: 5, Objects: 200, ConnectedAccounts: cmp.Or(o.connected, -1), ConnectedObjects: 60, TestClocks: -1, Latency: o.latency})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ type connectionInput struct {
 	Account *string `json:"account"`
 	APIBase *string `json:"api_base"`
 	Proxy   *string `json:"proxy"`
+	// Accounts and PlatformRPS make the pipeline a fleet (accounts.go).
+	Accounts    *string  `json:"accounts"`
+	PlatformRPS *float64 `json:"platform_rps"`
 }
 
 // decodeJSON reads a JSON body strictly: unknown fields and wrong types are
@@ -120,14 +123,19 @@ func (in *pipelineInput) apply(p *pipeline.Pipeline) error {
 		p.Schedule = sch
 	}
 	if in.Connection != nil {
-		in.Connection.apply(&p.Connection)
+		if err := in.Connection.apply(&p.Connection); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // apply sets the connection fields given. A new key replaces a reference
 // and a reference drops a stored key; giving neither keeps what is there.
-func (in *connectionInput) apply(c *pipeline.Connection) {
+func (in *connectionInput) apply(c *pipeline.Connection) error {
+	if err := in.applyAccounts(c); err != nil {
+		return err
+	}
 	set(&c.Account, in.Account)
 	set(&c.APIBase, in.APIBase)
 	set(&c.Proxy, in.Proxy)
@@ -140,6 +148,7 @@ func (in *connectionInput) apply(c *pipeline.Connection) {
 			c.KeyRef = pipeline.KeyRefStored
 		}
 	}
+	return nil
 }
 
 func set[T any](dst *T, v *T) {

@@ -15,6 +15,7 @@ func (s *Server) routesInit() {
 	api("POST /api/v1/pipelines/{name}/resume", s.resumePipeline)
 	api("POST /api/v1/pipelines/{name}/runs", s.runPipeline)
 	api("GET /api/v1/pipelines/{name}/runs", s.listRuns)
+	api("GET /api/v1/pipelines/{name}/accounts", s.listAccounts)
 	api("GET /api/v1/runs/{id}", s.getRun)
 	api("GET /api/v1/runs/{id}/logs", s.runLogs)
 	api("POST /api/v1/connections/test", s.testConnection)

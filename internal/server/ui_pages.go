@@ -68,6 +68,8 @@ type pipelineData struct {
 	Plot        template.HTML
 	Active      bool
 	Flash       string
+	// Accounts are a fleet pipeline's accounts (api_accounts.go).
+	Accounts []*pipeline.AccountStatus
 }
 
 func (s *Server) pipelineData(r *http.Request, name string) (*pipelineData, error) {
@@ -94,6 +96,11 @@ func (s *Server) pipelineData(r *http.Request, name string) (*pipelineData, erro
 		runs = runs[:15]
 	}
 	d.Runs = runs
+	if p.Fleet() {
+		if d.Accounts, err = s.svc.Accounts(r.Context(), name); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
