@@ -80,6 +80,16 @@ type Pipeline struct {
 	MaxRPS       float64 `yaml:"max_rps"`
 	EndpointRPS  float64 `yaml:"endpoint_rps"`
 	TwoWay       *TwoWay `yaml:"two_way"`
+	// History is the change history the pipeline's runs keep.
+	History *History `yaml:"history"`
+}
+
+// History is a pipeline's history option: mode changes (default), full
+// or off, and the retention of mode changes.
+type History struct {
+	Mode     string `yaml:"mode"`
+	KeepRuns int    `yaml:"keep_runs"`
+	KeepDays int    `yaml:"keep_days"`
 }
 
 // Server configures the service.

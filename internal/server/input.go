@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/pipeline"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
@@ -32,6 +33,7 @@ type pipelineInput struct {
 	MaxRPS       *float64             `json:"max_rps"`
 	EndpointRPS  *float64             `json:"endpoint_rps"`
 	Concurrency  *int                 `json:"concurrency"`
+	History      *history.Policy      `json:"history"`
 }
 
 // connectionInput is a pipeline's connection as a client sends it: a key
@@ -108,6 +110,9 @@ func (in *pipelineInput) apply(p *pipeline.Pipeline) error {
 	set(&p.MaxRPS, in.MaxRPS)
 	set(&p.EndpointRPS, in.EndpointRPS)
 	set(&p.Concurrency, in.Concurrency)
+	if in.History != nil {
+		p.History = in.History
+	}
 	if in.StartDate != nil {
 		t, err := parseDate(*in.StartDate)
 		if err != nil {
