@@ -164,6 +164,8 @@ func (a *App) commands() []*cobra.Command {
 		newRestoreCmd(a),
 		newBenchCmd(a),
 		newServeCmd(a),
+		newListenCmd(a),
+		newWebhooksCmd(a),
 		newVersionCmd(a),
 	}
 }

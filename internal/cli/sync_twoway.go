@@ -34,9 +34,6 @@ func policyWords() string {
 	return strings.Join(s, "|")
 }
 
-// set reports whether a two-way flag was given.
-func (f *syncTwoWayFlags) set() bool { return len(f.streams) > 0 || f.conflicts != "" }
-
 // fromConfig turns the config file's two_way into the package's option.
 func fromConfig(c *config.TwoWay) *twoway.Config {
 	if c == nil {

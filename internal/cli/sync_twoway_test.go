@@ -64,6 +64,15 @@ func TestSyncTwoWayCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `conflict: customers `+id+` name: database "From SQL", Stripe "From Stripe"`) || !strings.Contains(out, "database wins") {
 		t.Fatalf("runs show exit %d:\n%s\n%s", code, out, errOut)
 	}
+	// A row Stripe refuses: reported with its parameter, exit 1.
+	other := gjson.GetBytes(emu.Objects(emu.MainAccountID(), "customers")[1], "id").Str
+	if _, err := db.Exec("UPDATE customers SET email = ? WHERE id = ?", "nope", other); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, srv.URL, syncKey, args...)
+	if code != 1 || !strings.Contains(out, "refused: update customers "+other+" (email): Invalid email address: nope") || !strings.Contains(errOut, "Stripe refused 1 of the database's changes") {
+		t.Fatalf("refused row: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 func TestSyncTwoWayCLIRefusesFieldsTheUpdateLacks(t *testing.T) {

@@ -109,6 +109,9 @@ type Batch struct {
 	// or flags deleted, under this id. Empty: the run of the context
 	// (WithRun) is used; with neither, nothing is logged.
 	Run string
+	// Events are recorded in EventsTable in the same transaction
+	// (destinations implementing EventLog; others ignore them).
+	Events []AppliedEvent
 }
 
 // HistoryMode says how much of a row's past the change log keeps.
@@ -125,6 +128,10 @@ const (
 	// HistoryOff keeps nothing: such runs cannot be rolled back.
 	HistoryOff HistoryMode = "off"
 )
+
+// WebhookRun starts the change-log run id of a webhook delivery's write:
+// "whk_" and the event's id.
+const WebhookRun = "whk_"
 
 // RunContext is what a write needs to know of the run it belongs to.
 type RunContext struct {

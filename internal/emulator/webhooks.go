@@ -36,6 +36,10 @@ type WebhookConfig struct {
 	Backoff time.Duration
 	// Timeout bounds one attempt (default 10s).
 	Timeout time.Duration
+	// SignedAgo dates every signature this long before the attempt, as a
+	// delivery captured and replayed later would be (tests of a
+	// receiver's timestamp tolerance).
+	SignedAgo time.Duration
 }
 
 // WebhookStats counts the emulator's deliveries.
@@ -44,6 +48,7 @@ type WebhookStats struct {
 	Failed    int64 `json:"failed"`    // attempts answered otherwise or not at all
 	GaveUp    int64 `json:"gave_up"`   // deliveries that ran out of retries
 	Pending   int   `json:"pending"`   // deliveries waiting
+	InFlight  int   `json:"in_flight"` // attempts sent, not answered yet
 }
 
 // delivery is one event on its way to one endpoint.
@@ -65,6 +70,7 @@ type hooks struct {
 	queue   []*delivery
 	stopped bool
 	stats   WebhookStats
+	sending int               // attempts in flight
 	once    sync.Once         // starts the senders at the first delivery
 	secrets map[string]string // endpoint id → signing secret
 	connect map[string]bool   // endpoint id → takes connected accounts' events
@@ -148,6 +154,7 @@ func (h *hooks) next() *delivery {
 			if wait := time.Until(h.queue[0].due); wait <= 0 {
 				d := h.queue[0]
 				h.queue = h.queue[1:]
+				h.sending++
 				return d
 			} else {
 				// Wake when it is due (or when something new comes).
@@ -175,7 +182,7 @@ func (h *hooks) send(d *delivery) {
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-		req.Header.Set("Stripe-Signature", Sign(d.secret, d.body, time.Now()))
+		req.Header.Set("Stripe-Signature", Sign(d.secret, d.body, time.Now().Add(-h.cfg.SignedAgo)))
 		res, err := h.client.Do(req)
 		if err == nil {
 			res.Body.Close()
@@ -184,12 +191,14 @@ func (h *hooks) send(d *delivery) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.sending--
+	h.cond.Broadcast()
 	if ok {
 		h.stats.Delivered++
 		return
 	}
 	h.stats.Failed++
-	if d.attempt >= h.cfg.Retries {
+	if d.attempt >= h.cfg.Retries || h.cfg.Retries < 0 {
 		h.stats.GaveUp++
 		return
 	}
@@ -215,7 +224,33 @@ func (e *Emulator) WebhookStats() WebhookStats {
 	defer e.hooks.mu.Unlock()
 	s := e.hooks.stats
 	s.Pending = len(e.hooks.queue)
+	s.InFlight = e.hooks.sending
 	return s
+}
+
+// WaitWebhooks blocks until no delivery is waiting or in flight (retries
+// included: a delivery that keeps failing ends when it runs out of them),
+// or ctx ends.
+func (e *Emulator) WaitWebhooks(ctx context.Context) error {
+	h := e.hooks
+	stop := context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		h.cond.Broadcast()
+		h.mu.Unlock()
+	})
+	defer stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for len(h.queue) > 0 || h.sending > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if h.stopped {
+			return nil
+		}
+		h.cond.Wait()
+	}
+	return nil
 }
 
 // Close stops delivering webhooks. The emulator still answers requests.

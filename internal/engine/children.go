@@ -160,11 +160,13 @@ func (r *runner) embedded(ctx context.Context, e *embed, why string, parent json
 // childRows lists one parent's children of a per-parent child list as rows.
 func (r *runner) childRows(ctx context.Context, c *perParent, parentID, why string) ([]dest.Row, error) {
 	var rows []dest.Row
+	version := r.readVersion()
 	err := r.children(ctx, c.stream, why, parentID, "", func(o json.RawMessage) error {
 		row, err := c.table.row(ctx, o, parentID, false)
 		if skip, err := r.skipRow(c.table, err); skip || err != nil {
 			return err
 		}
+		row.Version = version
 		rows = append(rows, row)
 		return nil
 	})

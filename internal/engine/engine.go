@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stripeline/stripeline/internal/catalog"
@@ -135,8 +136,12 @@ type Result struct {
 	Finished time.Time       `json:"finished"`
 	Streams  []*StreamResult `json:"streams"`
 	Events   int             `json:"events_applied"`
-	Notes    []string        `json:"notes,omitempty"`
-	Requests int64           `json:"requests"`
+	// WebhookEvents counts the events of the sweep's range that the
+	// webhook endpoint had applied already (Events are those the sweep
+	// applied itself: with webhooks on, the ones it repaired).
+	WebhookEvents int      `json:"events_webhook"`
+	Notes         []string `json:"notes,omitempty"`
+	Requests      int64    `json:"requests"`
 	// TwoWay is the push's report (Options.Push), when there was one.
 	TwoWay any `json:"two_way,omitempty"`
 }
@@ -257,6 +262,11 @@ type runner struct {
 	refreshAdds               map[*refresh]bool // changed since last saved
 	// pushErr is the push's rejected rows, reported once the pull is done.
 	pushErr error
+	// refetch names the streams whose events are applied with the object
+	// read again (ApplyOptions.Refetch).
+	refetch map[string]bool
+	// readSec is the events cursor's second, the base of readVersion.
+	readSec atomic.Int64
 }
 
 // list fetches one page, counting the request against stream and why.
@@ -329,7 +339,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		r.res.Status = "failed"
 	}
-	record := map[string]any{"streams": r.res.Streams, "notes": r.res.Notes, "events_applied": r.res.Events}
+	record := map[string]any{"streams": r.res.Streams, "notes": r.res.Notes, "events_applied": r.res.Events, "events_webhook": r.res.WebhookEvents}
 	if r.res.TwoWay != nil {
 		record["two_way"] = r.res.TwoWay
 	}

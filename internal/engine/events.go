@@ -34,6 +34,7 @@ func (r *runner) prepareEvents(ctx context.Context, saved map[string]json.RawMes
 		}
 		now := r.serverNow(ctx)
 		if now.Sub(time.Unix(cur.Created, 0)) <= eventRetention {
+			r.cursorAt(cur.Created)
 			return &cur, nil
 		}
 		r.note("events cursor %s is older than Stripe's 30-day event retention: re-reading the event streams in full", time.Unix(cur.Created, 0).UTC().Format(time.RFC3339))
@@ -53,6 +54,7 @@ func (r *runner) prepareEvents(ctx context.Context, saved map[string]json.RawMes
 	if err := r.saveCursor(ctx, *fresh); err != nil {
 		return nil, err
 	}
+	r.cursorAt(fresh.Created)
 	return fresh, nil
 }
 
@@ -201,6 +203,12 @@ func (r *runner) listEvents(ctx context.Context, q url.Values) (*stripe.Page, er
 
 // applyEvents applies events listed newest first, oldest first, skipping
 // those the cursor has seen; it writes their rows, then the moved cursor.
+// On a destination that records applied events (dest.EventLog) the writes
+// are conditional on being newer (DESIGN §9) and the events the webhook
+// endpoint applied already are skipped, unless this run rewrote their
+// tables from a list (a backfill page read before a delivery may have
+// been written after it): those are applied again, conditionally, which
+// writes only what the list overwrote.
 func (r *runner) applyEvents(ctx context.Context, events []json.RawMessage, targets map[string][]eventTarget, cur *eventsCursor) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
@@ -209,45 +217,129 @@ func (r *runner) applyEvents(ctx context.Context, events []json.RawMessage, targ
 	for _, id := range cur.Seen {
 		seen[id] = true
 	}
-	rows := map[*table][]dest.Row{}
-	var order []*table
-	next := *cur
-	applied := 0
+	var evs []*event
 	for i := len(events) - 1; i >= 0; i-- {
-		e := events[i]
-		id := gjson.GetBytes(e, "id").Str
-		created := gjson.GetBytes(e, "created").Int()
-		if seen[id] || created < cur.Created {
+		ev := parseEvent(events[i])
+		if seen[ev.id] || ev.created < cur.Created {
 			continue
 		}
-		if err := r.applyEvent(ctx, e, targets, rows, &order); err != nil {
+		evs = append(evs, ev)
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	elog, _ := r.opts.Dest.(dest.EventLog)
+	byWebhook := map[string]string{}
+	if elog != nil {
+		ids := make([]string, len(evs))
+		for i, ev := range evs {
+			ids[i] = ev.id
+		}
+		var err error
+		if byWebhook, err = elog.AppliedEvents(ctx, r.opts.Pipeline, ids); err != nil {
+			return 0, err
+		}
+	}
+	rewritten := r.rewrittenTables()
+	next := *cur
+	var todo []*event
+	webhook := 0
+	for _, ev := range evs {
+		if ev.created > next.Created {
+			next = eventsCursor{Created: ev.created}
+		}
+		if ev.created == next.Created {
+			next.Seen = append(next.Seen, ev.id)
+		}
+		if byWebhook[ev.id] == dest.SourceWebhook {
+			webhook++
+			if !rewritten[ev.obj.Get("object").Str] {
+				continue
+			}
+		}
+		todo = append(todo, ev)
+	}
+	stored, err := r.storedVersions(ctx, todo, targets)
+	if err != nil {
+		return 0, err
+	}
+	rows := map[*table][]dest.Row{}
+	var order []*table
+	var record []dest.AppliedEvent
+	applied := 0
+	// The sweep knows the order of the events of one second (its list's):
+	// a later event of an object never has a lower version than an
+	// earlier one in the same batch.
+	last := map[string]int64{}
+	for _, ev := range todo {
+		if elog != nil {
+			if err := r.prepare(ctx, ev, targets, stored); err != nil {
+				return applied, err
+			}
+		}
+		key := ev.obj.Get("object").Str + "/" + ev.obj.Get("id").Str
+		if v, ok := last[key]; ok && ev.version <= v {
+			ev.version = v + 1
+		}
+		last[key] = ev.version
+		if err := r.applyEvent(ctx, ev, targets, rows, &order); err != nil {
 			return applied, err
 		}
-		applied++
-		if created > next.Created {
-			next = eventsCursor{Created: created}
+		if byWebhook[ev.id] != dest.SourceWebhook {
+			applied++
 		}
-		if created == next.Created {
-			next.Seen = append(next.Seen, id)
-		}
+		record = append(record, dest.AppliedEvent{Pipeline: r.opts.Pipeline, ID: ev.id, Type: ev.typ, Created: ev.created, Source: dest.SourceSweep})
 	}
 	// The parents to re-read are durable before the cursor passes the
 	// events that named them.
 	if err := r.savePending(ctx); err != nil {
 		return applied, err
 	}
-	for _, t := range order {
-		if err := r.opts.Dest.Write(ctx, &dest.Batch{Table: t.shape(), Rows: pad(rows[t], t), Account: r.opts.Account, SyncedAt: r.writeTime()}); err != nil {
+	for i, t := range order {
+		b := &dest.Batch{Table: t.shape(), Rows: pad(rows[t], t), Account: r.opts.Account, SyncedAt: r.writeTime(), OnlyNewer: elog != nil}
+		if i == len(order)-1 && elog != nil {
+			b.Events = onlySweep(record, byWebhook)
+		}
+		if err := r.opts.Dest.Write(ctx, b); err != nil {
 			return applied, fmt.Errorf("write %s: %w", t.name, err)
 		}
 		n := int64(len(rows[t]))
 		r.update(t.name, func(sr *StreamResult) { sr.Rows += n })
 	}
-	if applied == 0 {
-		return 0, nil
-	}
+	r.resMu.Lock()
+	r.res.WebhookEvents += webhook
+	r.resMu.Unlock()
 	*cur = next
-	return applied, r.saveCursor(ctx, *cur)
+	if err := r.saveCursor(ctx, *cur); err != nil {
+		return applied, err
+	}
+	r.cursorAt(cur.Created)
+	return applied, nil
+}
+
+// onlySweep drops the events the webhook recorded already.
+func onlySweep(record []dest.AppliedEvent, byWebhook map[string]string) []dest.AppliedEvent {
+	out := record[:0:0]
+	for _, e := range record {
+		if byWebhook[e.ID] == "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// rewrittenTables returns the object types whose tables this run writes
+// from lists rather than from events.
+func (r *runner) rewrittenTables() map[string]bool {
+	out := map[string]bool{}
+	for _, j := range r.jobs {
+		if j.mode != modeEvents && j.write {
+			for _, t := range j.source.ObjectTypes {
+				out[t] = true
+			}
+		}
+	}
+	return out
 }
 
 // eventTargets maps object types to the selected tables that hold them.
@@ -273,10 +365,10 @@ func (r *runner) eventTargets() map[string][]eventTarget {
 	return out
 }
 
-// applyEvent turns one event into rows.
-func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[string][]eventTarget, rows map[*table][]dest.Row, order *[]*table) error {
-	typ := gjson.GetBytes(e, "type").Str
-	objRes := gjson.GetBytes(e, "data.object")
+// applyEvent turns one event into rows, each of the event's version.
+func (r *runner) applyEvent(ctx context.Context, ev *event, targets map[string][]eventTarget, rows map[*table][]dest.Row, order *[]*table) error {
+	typ := ev.typ
+	objRes := ev.obj
 	if !objRes.IsObject() {
 		return nil
 	}
@@ -286,14 +378,17 @@ func (r *runner) applyEvent(ctx context.Context, e json.RawMessage, targets map[
 		if _, ok := rows[t]; !ok {
 			*order = append(*order, t)
 		}
+		if row.Version == 0 {
+			row.Version = ev.version
+		}
 		rows[t] = append(rows[t], row)
 	}
-	r.namesParents(e, typ, objType, objRes)
+	r.namesParents(ev.raw, typ, objType, objRes)
 	for _, tgt := range targets[objType] {
 		if !listedBy(tgt.stream, objRes) {
 			continue
 		}
-		deleted := tgt.stream.DeleteEvent != "" && typ == tgt.stream.DeleteEvent
+		deleted := ev.gone || (tgt.stream.DeleteEvent != "" && typ == tgt.stream.DeleteEvent)
 		if !deleted && strings.HasSuffix(typ, ".deleted") && tgt.stream.Deletable && tgt.stream.DeleteEvent == "" && objType != "subscription" {
 			deleted = objRes.Get("deleted").Bool()
 		}

@@ -31,6 +31,7 @@ func applySplit(st *streamState, sp span) {
 // item is finished.
 func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool, error) {
 	j := it.job
+	readAt := r.readVersion()
 	page, retry, err := r.fetch(ctx, s, it)
 	if err != nil || retry {
 		return false, err
@@ -41,6 +42,7 @@ func (r *runner) page(ctx context.Context, s *sched, w *writer, it *item) (bool,
 	if err := r.process(ctx, j, pr.kept, u); err != nil {
 		return false, err
 	}
+	stampRead(u, readAt)
 	u.pages = 1
 	u.delta = func(st *streamState) { pr.apply(st, j.sliced) }
 	r.send(ctx, w, u)

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -221,8 +222,8 @@ func Rollback(ctx context.Context, d dest.Destination, run string, opts Rollback
 	}
 	id := newID(now())
 	if l, ok := d.(dest.Locker); ok {
-		host := ""
-		lk, err := l.Lock(ctx, dest.LockRequest{Pipeline: target.Pipeline, Holder: dest.Holder{Pipeline: target.Pipeline, Host: host, RunID: id, Since: now().UTC()}})
+		host, _ := os.Hostname()
+		lk, err := l.Lock(ctx, dest.LockRequest{Pipeline: target.Pipeline, Holder: dest.Holder{Pipeline: target.Pipeline, Host: host, PID: os.Getpid(), RunID: id, Since: now().UTC()}})
 		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			return nil, fmt.Errorf("roll back run %s: %w", run, err)
 		}
@@ -274,7 +275,7 @@ func Rollback(ctx context.Context, d dest.Destination, run string, opts Rollback
 	note := fmt.Sprintf("rollback of run %s: undid %d run(s): %s", target.ID, len(ids), strings.Join(ids, ", "))
 	streams, _ := json.Marshal(map[string]any{"streams": []any{}, "notes": []string{note}, "rollback_of": target.ID, "undone": ids})
 	rec := dest.Run{ID: id, Pipeline: target.Pipeline, Started: t, Finished: t, Status: "succeeded", Streams: streams}
-	changes, err := lg.Undo(ctx, sqldest.Undo{Runs: ids, Record: rec, DryRun: opts.DryRun})
+	changes, err := lg.Undo(ctx, sqldest.Undo{Runs: ids, Pipeline: target.Pipeline, Since: target.Started, Record: rec, DryRun: opts.DryRun})
 	if err != nil {
 		return nil, err
 	}

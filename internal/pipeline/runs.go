@@ -64,11 +64,14 @@ type Run struct {
 	// EngineRun is the engine's run id, as in the replica's _stripeline_runs.
 	EngineRun string `json:"engine_run,omitempty"`
 	// Streams holds rows and requests per stream of the last attempt.
-	Streams  []*engine.StreamResult `json:"streams,omitempty"`
-	Events   int                    `json:"events_applied"`
-	Notes    []string               `json:"notes,omitempty"`
-	Rows     int64                  `json:"rows"`
-	Requests int64                  `json:"requests"`
+	Streams []*engine.StreamResult `json:"streams,omitempty"`
+	Events  int                    `json:"events_applied"`
+	// WebhookEvents counts the events of the sweep's range that webhook
+	// deliveries had applied (Events are those the sweep repaired).
+	WebhookEvents int      `json:"events_webhook"`
+	Notes         []string `json:"notes,omitempty"`
+	Rows          int64    `json:"rows"`
+	Requests      int64    `json:"requests"`
 	// RateLimited counts the 429 answers Stripe gave the last attempt.
 	RateLimited int64 `json:"rate_limited,omitempty"`
 	// ErrorKind and Error describe a failure (of the last attempt).
@@ -92,11 +95,12 @@ func (r *Run) Duration(now time.Time) time.Duration {
 
 // runResult is what the result column holds.
 type runResult struct {
-	Streams  []*engine.StreamResult `json:"streams,omitempty"`
-	Events   int                    `json:"events_applied,omitempty"`
-	Notes    []string               `json:"notes,omitempty"`
-	Rows     int64                  `json:"rows,omitempty"`
-	Requests int64                  `json:"requests,omitempty"`
+	Streams       []*engine.StreamResult `json:"streams,omitempty"`
+	Events        int                    `json:"events_applied,omitempty"`
+	WebhookEvents int                    `json:"events_webhook,omitempty"`
+	Notes         []string               `json:"notes,omitempty"`
+	Rows          int64                  `json:"rows,omitempty"`
+	Requests      int64                  `json:"requests,omitempty"`
 	// RateLimited counts 429s.
 	RateLimited int64          `json:"rate_limited,omitempty"`
 	TwoWay      *twoway.Report `json:"two_way,omitempty"`
@@ -106,7 +110,7 @@ const runColumns = `id, pipeline, run_trigger, status, attempt, queued, started,
 
 // saveRun inserts or replaces a run record.
 func (s *store) saveRun(ctx context.Context, r *Run) error {
-	raw, err := json.Marshal(runResult{Streams: r.Streams, Events: r.Events, Notes: r.Notes, Rows: r.Rows, Requests: r.Requests, RateLimited: r.RateLimited, TwoWay: r.TwoWay})
+	raw, err := json.Marshal(runResult{Streams: r.Streams, Events: r.Events, WebhookEvents: r.WebhookEvents, Notes: r.Notes, Rows: r.Rows, Requests: r.Requests, RateLimited: r.RateLimited, TwoWay: r.TwoWay})
 	if err != nil {
 		return err
 	}
@@ -226,6 +230,7 @@ func (s *store) runsWhere(ctx context.Context, where string, args ...any) ([]*Ru
 			var rr runResult
 			if err := json.Unmarshal([]byte(result), &rr); err == nil {
 				r.Streams, r.Events, r.Notes, r.Rows, r.Requests = rr.Streams, rr.Events, rr.Notes, rr.Rows, rr.Requests
+				r.WebhookEvents = rr.WebhookEvents
 				r.RateLimited, r.TwoWay = rr.RateLimited, rr.TwoWay
 			}
 		}

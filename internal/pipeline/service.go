@@ -94,6 +94,8 @@ type Service struct {
 	periodic map[string]periodicEntry
 	// unsubscribe ends the subscription to River's job events.
 	unsubscribe func()
+	// hooks are the pipelines' webhook receivers (webhooks.go).
+	hooks receivers
 }
 
 type periodicEntry struct {
@@ -307,7 +309,10 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 // Close closes the control store. Stop first if started.
-func (s *Service) Close() error { return s.st.close() }
+func (s *Service) Close() error {
+	s.hooks.close()
+	return s.st.close()
+}
 
 // StoreURL is the control store's URL with any password hidden.
 func (s *Service) StoreURL() string { return s.st.redacted }

@@ -112,6 +112,7 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 	run.Finished = s.now()
 	if res != nil {
 		run.EngineRun, run.Streams, run.Events = res.RunID, res.Streams, res.Events
+		run.WebhookEvents = res.WebhookEvents
 		run.Notes = append(run.Notes, res.Notes...)
 		run.TwoWay, _ = res.TwoWay.(*twoway.Report)
 		run.Rows, run.Requests, run.RateLimited = 0, stats.Requests, stats.RateLimited

@@ -179,6 +179,8 @@ func TestAPIErrorsNameTheFieldAndTheFix(t *testing.T) {
 		{"no dest", "POST", "/api/v1/pipelines", with(map[string]any{"dest": ""}), 400, "invalid", "dest", "sqlite://"},
 		{"bad dest", "POST", "/api/v1/pipelines", with(map[string]any{"dest": "oracle://db"}), 400, "invalid", "dest", "use one of"},
 		{"unknown stream", "POST", "/api/v1/pipelines", with(map[string]any{"streams": []string{"custmers"}}), 400, "invalid", "streams", "stripeline streams"},
+		{"two-way field the update lacks", "POST", "/api/v1/pipelines", with(map[string]any{"two_way": map[string]any{"streams": map[string]any{"customers": []string{"email", "livemode"}}}}), 400, "invalid", "two_way", "customers.livemode cannot be two-way"},
+		{"two-way policy", "POST", "/api/v1/pipelines", with(map[string]any{"two_way": map[string]any{"streams": map[string]any{"customers": []string{"email"}}, "conflicts": "loudest"}}), 400, "invalid", "two_way.conflicts", "not a policy"},
 		{"bad start date", "POST", "/api/v1/pipelines", with(map[string]any{"start_date": "last year"}), 400, "invalid", "start_date", "YYYY-MM-DD"},
 		{"no key", "POST", "/api/v1/pipelines", with(map[string]any{"connection": map[string]any{"api_base": f.emuURL}}), 400, "invalid", "connection.api_key", "env:NAME"},
 		{"bad key", "POST", "/api/v1/pipelines", with(map[string]any{"connection": map[string]any{"api_key": "pk_test_123"}}), 400, "invalid", "connection.api_key", "sk_test_"},

@@ -13,6 +13,7 @@ import (
 	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/pipeline"
 	"github.com/stripeline/stripeline/internal/stripe"
+	"github.com/stripeline/stripeline/internal/twoway"
 )
 
 // pipelineInput is the body of POST /api/v1/pipelines and PATCH
@@ -34,6 +35,8 @@ type pipelineInput struct {
 	EndpointRPS  *float64             `json:"endpoint_rps"`
 	Concurrency  *int                 `json:"concurrency"`
 	History      *history.Policy      `json:"history"`
+	// TwoWay sets the two-way option; {"streams": {}} turns it off.
+	TwoWay *twoway.Config `json:"two_way"`
 }
 
 // connectionInput is a pipeline's connection as a client sends it: a key
@@ -112,6 +115,12 @@ func (in *pipelineInput) apply(p *pipeline.Pipeline) error {
 	set(&p.Concurrency, in.Concurrency)
 	if in.History != nil {
 		p.History = in.History
+	}
+	if in.TwoWay != nil {
+		p.TwoWay = in.TwoWay
+		if !in.TwoWay.Enabled() {
+			p.TwoWay = nil
+		}
 	}
 	if in.StartDate != nil {
 		t, err := parseDate(*in.StartDate)

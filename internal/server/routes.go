@@ -26,6 +26,7 @@ func (s *Server) routesInit() {
 
 	s.handleFunc("GET /healthz", s.healthz)
 	s.handle("GET /metrics", s.serveMetrics())
+	s.handle("POST /webhooks/{pipeline}", WebhookHandler(s.svc, s.metrics, s.log))
 
 	s.handle("GET /static/", staticHandler())
 	s.handleFunc("GET /login", s.loginPage)

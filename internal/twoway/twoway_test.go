@@ -41,6 +41,19 @@ type harness struct {
 	pg     bool
 	cfg    *twoway.Config
 	hook   func(stream, id string) error
+	// dieAfterPush ends the run right after its push, before the pull.
+	dieAfterPush bool
+}
+
+// dyingPusher is a process killed between the push and the pull.
+type dyingPusher struct{ p engine.Pusher }
+
+func (d dyingPusher) Push(ctx context.Context, run *engine.PushRun) (any, error) {
+	rep, err := d.p.Push(ctx, run)
+	if err != nil {
+		return rep, err
+	}
+	return rep, errCrash
 }
 
 type backend struct {
@@ -180,8 +193,12 @@ func (h *harness) run(t *testing.T) (*engine.Result, *twoway.Report, error) {
 	if h.hook != nil {
 		p.SetAfterSend(h.hook)
 	}
+	var push engine.Pusher = p
+	if h.dieAfterPush {
+		push = dyingPusher{p}
+	}
 	res, err := engine.Sync(context.Background(), engine.Options{Client: h.client, Dest: h.dst, Pipeline: "tw", Streams: streams,
-		TwoWay: h.cfg.EngineFields(), Push: p})
+		TwoWay: h.cfg.EngineFields(), Push: push})
 	var rep *twoway.Report
 	if res != nil {
 		rep, _ = res.TwoWay.(*twoway.Report)
@@ -431,18 +448,28 @@ func TestConflictPolicies(t *testing.T) {
 var errCrash = errors.New("crash")
 
 func TestCrashBetweenPushAndPullAppliesOnce(t *testing.T) {
+	for _, at := range []string{"after Stripe answered", "after the push"} {
+		t.Run(at, func(t *testing.T) { crashOnce(t, at) })
+	}
+}
+
+func crashOnce(t *testing.T, at string) {
 	each(t, func(t *testing.T, h *harness) {
 		h.mustRun(t)
 		id := h.someID(t, "customers", 5)
 		h.exec(t, "UPDATE customers SET email = ? WHERE id = ?", "once@example.com", id)
 		h.exec(t, "INSERT INTO products (id, name) VALUES (NULL, ?)", "Crash Widget")
 		// Stripe applies the writes; the process dies before the replica
-		// records them, and before the pull.
-		h.hook = func(string, string) error { return errCrash }
+		// records them, or once it has and before the pull.
+		if at == "after the push" {
+			h.dieAfterPush = true
+		} else {
+			h.hook = func(string, string) error { return errCrash }
+		}
 		if _, _, err := h.run(t); !errors.Is(err, errCrash) {
 			t.Fatalf("run: %v, want the crash", err)
 		}
-		h.hook = nil
+		h.hook, h.dieAfterPush = nil, false
 		rep := h.mustRun(t)
 		if n := h.events("customer.updated", id); n != 1 {
 			t.Fatalf("%d customer.updated events, want exactly 1", n)

@@ -67,7 +67,7 @@ func run(outDir, docsPath, specDir string) error {
 		return fmt.Errorf("write schemas.json.gz: %w", err)
 	}
 	if docsPath != "" {
-		if err := os.WriteFile(docsPath, streamsDoc(spec.Info.Version, res), 0o644); err != nil {
+		if err := os.WriteFile(docsPath, append(streamsDoc(spec.Info.Version, res), twoWayDoc(spec, res)...), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", docsPath, err)
 		}
 	}

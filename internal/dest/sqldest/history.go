@@ -313,21 +313,6 @@ func (db *DB) readEntries(ctx context.Context, c Conn, where string, args []any)
 	return out, err
 }
 
-// toInt reads an integer column's value.
-func toInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	case string:
-		var n int64
-		fmt.Sscan(x, &n)
-		return n
-	}
-	return 0
-}
-
 // sortBySeq orders entries as they were written.
 func sortBySeq(es []Entry) {
 	slices.SortFunc(es, func(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) })

@@ -40,6 +40,7 @@ func (db *DB) bookkeeping() []table {
 			{"row_id", TypeKey, true}, {"op", TypeKey, true}, {"prev", catalog.TypeJSON, false},
 			{"changed_at", catalog.TypeInteger, true}, {"valid_from", catalog.TypeInteger, false},
 		}, []string{"run", "seq"}},
+		eventsTable(),
 	}
 	if sl, ok := db.d.(SessionLocker); ok {
 		tables = append(tables, table{dest.LocksTable, []column{

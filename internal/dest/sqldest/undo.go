@@ -22,6 +22,11 @@ const RunRolledBack = "rolled_back"
 type Undo struct {
 	// Runs are the runs whose logged changes are undone.
 	Runs []string
+	// Pipeline and Since, when set, also undo the pipeline's webhook
+	// deliveries (dest.WebhookRun) logged since then: they changed the
+	// replica between the runs.
+	Pipeline string
+	Since    time.Time
 	// Record is the rollback's own run record, saved in the same
 	// transaction; the rows it changes are logged under its ID.
 	Record dest.Run
@@ -142,9 +147,20 @@ func (db *DB) Undo(ctx context.Context, u Undo) ([]RowChange, error) {
 		for i, r := range u.Runs {
 			args[i] = r
 		}
-		entries, err := db.readEntries(ctx, tx, db.d.Quote("run")+" IN ("+ph+")", args)
+		where, wargs := db.d.Quote("run")+" IN ("+ph+")", args
+		if u.Pipeline != "" && !u.Since.IsZero() {
+			where = "(" + where + " OR (" + db.d.Quote("pipeline") + " = ? AND " + db.d.Quote("changed_at") + " >= ?))"
+			wargs = append(slices.Clone(args), u.Pipeline, u.Since.UnixMicro())
+		}
+		all, err := db.readEntries(ctx, tx, where, wargs)
 		if err != nil {
 			return fmt.Errorf("read the change log: %w", err)
+		}
+		entries := all[:0]
+		for _, e := range all {
+			if slices.Contains(u.Runs, e.Run) || strings.HasPrefix(e.Run, dest.WebhookRun) {
+				entries = append(entries, e)
+			}
 		}
 		changes, err = db.apply(ctx, tx, fold(entries), u.Record.ID, u.Record.Pipeline, nil)
 		if err != nil {

@@ -68,7 +68,7 @@ func (db *DB) write(ctx context.Context, b *dest.Batch) error {
 		rc = dest.RunContext{}
 	}
 	for try := 0; ; try++ {
-		err = db.d.Write(ctx, func(tx Conn) error { return db.writeTx(ctx, tx, bulk, rc, rows, stubs, b.State) })
+		err = db.d.Write(ctx, func(tx Conn) error { return db.writeTx(ctx, tx, bulk, rc, rows, stubs, b.State, b.Events) })
 		if err == nil || try == retries || ctx.Err() != nil || db.d.Kind(err) != KindRetry {
 			return db.wrap(err)
 		}
@@ -80,8 +80,8 @@ func (db *DB) write(ctx context.Context, b *dest.Batch) error {
 // writeTx writes a merged batch inside one transaction: with a run to
 // log under (rc.ID), the change log of what it changes first, then new
 // ids through the bulk path, the rest and the stubs through WriteRows,
-// then the state.
-func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rc dest.RunContext, rows, stubs *RowSet, st *dest.State) error {
+// then the events applied and the state.
+func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rc dest.RunContext, rows, stubs *RowSet, st *dest.State, events []dest.AppliedEvent) error {
 	var exists map[string]bool
 	if rc.ID != "" {
 		entries, have, err := db.capture(ctx, tx, rc, rows, stubs)
@@ -110,6 +110,11 @@ func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rc dest.R
 			if err := db.d.WriteRows(ctx, tx, s); err != nil {
 				return err
 			}
+		}
+	}
+	if len(events) > 0 {
+		if err := db.recordEvents(ctx, tx, events); err != nil {
+			return err
 		}
 	}
 	if st != nil {
