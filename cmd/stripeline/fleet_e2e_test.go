@@ -206,3 +206,38 @@ func TestFleetOnThreeWorkersSurvivesAKill(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchFleetRunsAndChecks runs the fleet benchmark on a tiny shape: it
+// starts its worker processes, measures, and checks every account.
+func TestBenchFleetRunsAndChecks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped in -short")
+	}
+	if os.Getenv("STRIPELINE_TEST_POSTGRES") == "" {
+		t.Skip("STRIPELINE_TEST_POSTGRES is not set: the fleet benchmark's PostgreSQL store is not tested")
+	}
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "bench", "fleet", "--accounts", "3", "--objects", "150", "--workers", "1,2", "--latency", "1ms",
+		"--account-rps", "1000", "--streams", "customers,products,prices", "--format", "json")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("bench fleet: %v\n%s%s", err, out, stderr)
+	}
+	reports := gjson.GetBytes(out, "reports").Array()
+	if len(reports) != 2 {
+		t.Fatalf("reports: %s", out)
+	}
+	for _, r := range reports {
+		if !r.Get("correct").Bool() || r.Get("requests").Int() == 0 || r.Get("incremental_requests").Int() == 0 || r.Get("rows").Int() == 0 {
+			t.Errorf("report %s", r.Raw)
+		}
+	}
+	if n := len(reports[1].Get("jobs_per_worker").Array()); n == 0 || n > 2 {
+		t.Errorf("two workers ended jobs on %d workers: %s", n, reports[1].Raw)
+	}
+}

@@ -70,7 +70,7 @@ this process with --objects objects.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(newBenchFleetCmd(a))
+	cmd.AddCommand(newBenchFleetCmd(a), newBenchWebhooksCmd(a))
 	f := cmd.Flags()
 	f.IntVar(&cfg.Objects, "objects", 1_000_000, "approximate objects in the emulated account")
 	f.Int64Var(&cfg.Seed, "seed", 42, "seed of the emulated account")

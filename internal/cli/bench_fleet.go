@@ -22,7 +22,8 @@ limit of its own (--account-rps) and --latency per request, and for each
 --workers count starts that many 'stripeline serve --worker' processes on a fresh
 PostgreSQL control store, runs one pipeline of every account (accounts: all)
 into a fresh PostgreSQL replica, and reports the wall time, the requests, the
-429s and the jobs each worker ended, then checks every account's rows.`,
+429s and the jobs each worker ended, then runs it again with nothing changed
+(the incremental cost), and checks every account's rows.`,
 		Example: `  stripeline bench fleet --store postgres://postgres@127.0.0.1:5432/test
   stripeline bench fleet --store postgres://postgres@127.0.0.1:5432/test --accounts 50 --objects 500 --workers 1,2,4`,
 		Args: cobra.NoArgs,
@@ -79,9 +80,9 @@ func (a *App) printFleetBench(reports []bench.FleetReport) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "WORKERS\tSLOTS\tACCOUNTS\tOBJECTS/ACCT\tROWS\tSECONDS\tREQUESTS\tREQ/S\t429S\tJOBS PER WORKER\tCORRECT\t")
+	fmt.Fprintln(tw, "WORKERS\tSLOTS\tACCOUNTS\tOBJECTS/ACCT\tROWS\tSECONDS\tREQUESTS\tREQ/S\t429S\tINCR S\tINCR REQUESTS\tJOBS PER WORKER\tCORRECT\t")
 	for _, r := range reports {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.1f\t%d\t%.1f\t%d\t%v\t%v\t\n", r.Workers, r.Slots, r.Accounts, r.Objects, r.Rows, r.Seconds, r.Requests, r.RequestsPerSec, r.RateLimited, r.JobsPerWorker, r.Correct)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.1f\t%d\t%.1f\t%d\t%.1f\t%d\t%v\t%v\t\n", r.Workers, r.Slots, r.Accounts, r.Objects, r.Rows, r.Seconds, r.Requests, r.RequestsPerSec, r.RateLimited, r.IncrementalSeconds, r.IncrementalRequests, r.JobsPerWorker, r.Correct)
 	}
 	tw.Flush()
 	for _, r := range reports {

@@ -26,6 +26,8 @@ func newEmulatorCmd(a *App) *cobra.Command {
 		failRate    float64
 		dropRate    float64
 		connected   int
+		connObjects int
+		accountRPS  float64
 		testClocks  int
 		shape       string
 		keys        []string
@@ -43,7 +45,7 @@ writes and idempotency, plus optional latency, rate limits and injected faults.
 the catalog (~70 small streams).
 Point stripeline at it with --api-base http://ADDR and any sk_test_ key.
 Admin endpoints live under /_emulator/ (mutate, advance, stats, faults, objects,
-counts, children).`,
+counts, children, accounts, deauthorize).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if objects <= 0 {
@@ -52,8 +54,8 @@ counts, children).`,
 			if failRate < 0 || failRate > 1 || dropRate < 0 || dropRate > 1 {
 				return usagef("--fail-rate and --drop-rate must be within 0..1")
 			}
-			if rps < 0 || endpointRPS < 0 || latency < 0 {
-				return usagef("--rps, --endpoint-rps and --latency must not be negative")
+			if rps < 0 || endpointRPS < 0 || latency < 0 || accountRPS < 0 || connObjects < 0 {
+				return usagef("--rps, --endpoint-rps, --account-rps, --connected-objects and --latency must not be negative")
 			}
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {
@@ -81,6 +83,7 @@ counts, children).`,
 			return a.runEmulator(cmd.Context(), addr, emulator.Config{
 				Seed: seed, Objects: objects, ConnectedAccounts: connected, TestClocks: testClocks, Shape: shape, Latency: latency,
 				RPS: rps, EndpointRPS: endpointRPS, FailRate: failRate, DropRate: dropRate, Keys: keys,
+				ConnectedObjects: connObjects, AccountRPS: accountRPS,
 			})
 		},
 	}
@@ -94,6 +97,8 @@ counts, children).`,
 	f.Float64Var(&failRate, "fail-rate", 0, "fraction of requests answered 500 (0..1)")
 	f.Float64Var(&dropRate, "drop-rate", 0, "fraction of requests whose connection is dropped (0..1)")
 	f.IntVar(&connected, "connected-accounts", 2, "connected accounts to seed")
+	f.IntVar(&connObjects, "connected-objects", 0, "approximate objects in each connected account (default a tenth of --objects, at least 300)")
+	f.Float64Var(&accountRPS, "account-rps", 0, "requests per second of each account on its own before 429s, as Stripe limits each account (0 = unlimited)")
 	f.IntVar(&testClocks, "test-clocks", 2, "test clocks in the main account, each with 1–3 customers (Stripe's limit is 3)")
 	f.StringVar(&shape, "shape", emulator.ShapeDefault, "account shape: default (billing streams) or small-streams (also a few objects in every other top-level list)")
 	f.StringSliceVar(&keys, "key", nil, "extra API key to accept (any sk_test_… key is accepted anyway)")

@@ -80,6 +80,9 @@ type Pipeline struct {
 	MaxRPS       float64 `yaml:"max_rps"`
 	EndpointRPS  float64 `yaml:"endpoint_rps"`
 	TwoWay       *TwoWay `yaml:"two_way"`
+	// Accounts and PlatformRPS make the pipeline a fleet (accounts.go).
+	Accounts    AccountList `yaml:"accounts"`
+	PlatformRPS float64     `yaml:"platform_rps"`
 	// History is the change history the pipeline's runs keep.
 	History *History `yaml:"history"`
 }

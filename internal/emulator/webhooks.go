@@ -40,6 +40,11 @@ type WebhookConfig struct {
 	// delivery captured and replayed later would be (tests of a
 	// receiver's timestamp tolerance).
 	SignedAgo time.Duration
+	// OnAttempt, when set, is told of every attempt once answered: the
+	// HTTP status (0 when none came) and the time from sending it to the
+	// answer — for a receiver that answers once its rows are durable,
+	// the webhook-to-durable-row latency. Called from the senders.
+	OnAttempt func(status int, took time.Duration)
 }
 
 // WebhookStats counts the emulator's deliveries.
@@ -177,7 +182,8 @@ func (h *hooks) next() *delivery {
 func (h *hooks) send(d *delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 	defer cancel()
-	ok := false
+	ok, status := false, 0
+	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(d.body))
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
@@ -186,8 +192,12 @@ func (h *hooks) send(d *delivery) {
 		res, err := h.client.Do(req)
 		if err == nil {
 			res.Body.Close()
+			status = res.StatusCode
 			ok = res.StatusCode/100 == 2
 		}
+	}
+	if h.cfg.OnAttempt != nil {
+		h.cfg.OnAttempt(status, time.Since(start))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

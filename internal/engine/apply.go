@@ -159,6 +159,9 @@ type ApplyOptions struct {
 	Refetch []string
 	Logger  *slog.Logger
 	Clock   Clock
+	// TwoWay names the two-way fields per stream, as Options do, so the
+	// rows events write remember them (ColWritten).
+	TwoWay map[string][]string
 }
 
 // Covers reports whether a pipeline replicating the account pipelineAccount
@@ -184,15 +187,30 @@ const (
 // Applier applies events outside a run, as the webhook endpoint receives
 // them: through the sweep's row conversion and targets, with the sweep's
 // versions, conditional writes and embedded children, and a record of each
-// event applied kept with its rows. Apply is safe for concurrent use;
-// events of one Applier are applied one at a time.
+// event applied kept with its rows. Apply is safe for concurrent use:
+// events of the same object are applied one at a time (a tie is detected
+// against what the one before wrote), others side by side, their writes
+// ordered by the destination's conditional upsert.
 type Applier struct {
 	opts ApplyOptions
 	elog dest.EventLog
 
-	mu      sync.Mutex
 	r       *runner
 	targets map[string][]eventTarget
+	// objects serialises the events of one object (striped by its id).
+	objects [64]sync.Mutex
+	// mu guards the runner's bookkeeping while an event becomes rows
+	// (the parents named for a refresh, results).
+	mu sync.Mutex
+}
+
+// objectLock is the stripe of an object's events.
+func (a *Applier) objectLock(id string) *sync.Mutex {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return &a.objects[h%uint32(len(a.objects))]
 }
 
 // NewApplier prepares the tables of the selected streams and the targets
@@ -203,7 +221,7 @@ func NewApplier(ctx context.Context, opts ApplyOptions) (*Applier, error) {
 		return nil, settingErr("dest", "cannot take webhooks: this destination keeps no record of the events it applied, so a duplicate delivery could not be told from a new one; use a SQL destination (sqlite://, postgres://, mysql://) for a pipeline with webhooks")
 	}
 	ro := Options{Client: opts.Client, Dest: opts.Dest, Pipeline: opts.Pipeline, Account: opts.Account, Streams: opts.Streams,
-		Fields: opts.Fields, Logger: opts.Logger, Clock: opts.Clock}
+		Fields: opts.Fields, Logger: opts.Logger, Clock: opts.Clock, TwoWay: opts.TwoWay}
 	if err := ro.Validate(); err != nil {
 		return nil, err
 	}
@@ -227,6 +245,7 @@ func NewApplier(ctx context.Context, opts ApplyOptions) (*Applier, error) {
 	}
 	for _, s := range selected {
 		t := newTable(s, ro.Fields[s.Name], ro.Dest)
+		t.setTwoWay(ro.TwoWay[s.Name])
 		if err := ro.Dest.Migrate(ctx, t.shape()); err != nil {
 			return nil, fmt.Errorf("create table %s: %w", s.Name, err)
 		}
@@ -265,8 +284,9 @@ func (a *Applier) Apply(ctx context.Context, body []byte, received time.Time) (O
 	if !thin && len(a.targets[ev.obj.Get("object").Str]) == 0 {
 		return Ignored, nil
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	lock := a.objectLock(ev.obj.Get("id").Str + gjson.GetBytes(body, "related_object.id").Str)
+	lock.Lock()
+	defer lock.Unlock()
 	r := a.r
 	done, err := a.elog.AppliedEvents(ctx, r.opts.Pipeline, []string{ev.id})
 	if err != nil {
@@ -287,14 +307,17 @@ func (a *Applier) Apply(ctx context.Context, body []byte, received time.Time) (O
 	}
 	rows := map[*table][]dest.Row{}
 	var order []*table
-	if err := r.applyEvent(ctx, ev, a.targets, rows, &order); err != nil {
+	a.mu.Lock()
+	err = r.applyEvent(ctx, ev, a.targets, rows, &order)
+	if err == nil && len(order) > 0 {
+		err = a.savePending(ctx)
+	}
+	a.mu.Unlock()
+	if err != nil {
 		return "", err
 	}
 	if len(order) == 0 {
 		return Ignored, nil
-	}
-	if err := a.savePending(ctx); err != nil {
-		return "", err
 	}
 	account := ev.account
 	if account == "" {

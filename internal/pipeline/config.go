@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stripeline/stripeline/internal/config"
+	"github.com/stripeline/stripeline/internal/fleet"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -47,6 +48,14 @@ func FromConfig(c *config.Config, i int) (Pipeline, error) {
 	default:
 		p.Connection.KeyRef, p.Connection.APIKey = KeyRefStored, stripe.Secret(key)
 	}
+	if len(d.Accounts) > 0 {
+		sel, err := fleet.ParseSelection(d.Accounts...)
+		if err != nil {
+			return p, &config.ConfigError{Field: field + ".accounts", Err: err}
+		}
+		p.Connection.Accounts.Select = sel
+	}
+	p.Connection.Accounts.PlatformRPS = d.PlatformRPS
 	sch, err := ParseSchedule(d.Schedule)
 	if err != nil {
 		return p, configErr(field, err)
@@ -150,6 +159,8 @@ func specDiff(stored, declared spec, keyGiven bool) []string {
 		out = append(out, "api_key (a new key to store)")
 	}
 	add("account", stored.Connection.Account, declared.Connection.Account)
+	add("accounts", stored.Connection.Accounts.Select.String(), declared.Connection.Accounts.Select.String())
+	add("platform_rps", stored.Connection.Accounts.PlatformRPS, declared.Connection.Accounts.PlatformRPS)
 	add("api_base", stored.Connection.APIBase, declared.Connection.APIBase)
 	add("streams", strings.Join(stored.Streams, ","), strings.Join(declared.Streams, ","))
 	add("schedule", stored.Schedule.String(), declared.Schedule.String())

@@ -232,12 +232,23 @@ func (s *Service) workFleet(ctx, save context.Context, job *rivertype.JobRow, ru
 			// A job River gave up on (its worker died on its last attempt)
 			// never records an end: the run records it.
 			if polls%10 == 9 {
-				if j, err := s.river.JobGet(ctx, id); err == nil && finalJob(j.State) && !a.State.Finished() {
-					a.State, a.Finished, a.ErrorKind = RunFailed, s.now(), KindInterrupted
-					a.Error = fmt.Sprintf("its job ended (%s) without a result: its worker stopped on the last attempt", j.State)
-					if err := s.st.endFleetAccount(save, name, a); err != nil {
-						return err
-					}
+				j, err := s.river.JobGet(ctx, id)
+				if err != nil || !finalJob(j.State) {
+					continue
+				}
+				// The worker records the end before River finishes the
+				// job: read the row again, after River's word.
+				again, err := s.st.fleetAccounts(ctx, name, "AND account = ?", a.Account)
+				if err != nil || len(again) != 1 || again[0].Job != id {
+					continue
+				}
+				if a = again[0]; a.State.Finished() {
+					continue // seen as ended at the next poll
+				}
+				a.State, a.Finished, a.ErrorKind = RunFailed, s.now(), KindInterrupted
+				a.Error = fmt.Sprintf("its job ended (%s) without a result: its worker stopped on the last attempt", j.State)
+				if err := s.st.endFleetAccount(save, name, a); err != nil {
+					return err
 				}
 			}
 		}
@@ -472,11 +483,10 @@ func (s *Service) syncAccount(ctx context.Context, rec *record, account string, 
 	if err != nil {
 		return nil, nil, stripe.Stats{}, err
 	}
-	d, err := dest.Open(ctx, p.Dest)
+	d, err := s.fleetDest(ctx, p)
 	if err != nil {
 		return nil, nil, stripe.Stats{}, fmt.Errorf("open the destination %s: %w", p.RedactedDest(), err)
 	}
-	defer d.Close()
 	rc := &recordingClient{c: client}
 	res, err := engine.Sync(ctx, engine.Options{
 		Client: &budgetClient{rc, s.budget(rec)}, Dest: d, Pipeline: fleet.StateKey(p.Name, account), Account: account,
@@ -532,4 +542,34 @@ func (s *Service) budget(rec *record) fleet.Budget {
 type budgetEntry struct {
 	rps float64
 	b   fleet.Budget
+}
+
+// fleetDest is the destination of a fleet pipeline, opened once per
+// process and shared by its account jobs (a destination is safe for
+// concurrent use; each job's run lock is its own account's): the tables
+// are checked and created once, not once per account.
+func (s *Service) fleetDest(ctx context.Context, p *Pipeline) (dest.Destination, error) {
+	s.budgetsMu.Lock()
+	defer s.budgetsMu.Unlock()
+	if d, ok := s.fleetDests[p.Dest]; ok {
+		return d, nil
+	}
+	d, err := dest.Open(ctx, p.Dest)
+	if err != nil {
+		return nil, err
+	}
+	if s.fleetDests == nil {
+		s.fleetDests = map[string]dest.Destination{}
+	}
+	s.fleetDests[p.Dest] = d
+	return d, nil
+}
+
+func (s *Service) closeFleetDests() {
+	s.budgetsMu.Lock()
+	defer s.budgetsMu.Unlock()
+	for _, d := range s.fleetDests {
+		d.Close()
+	}
+	s.fleetDests = nil
 }

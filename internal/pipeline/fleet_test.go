@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripeline/stripeline/internal/config"
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/fleet"
@@ -205,6 +206,36 @@ func TestAccountsSettingIsChecked(t *testing.T) {
 		p := pipeline.Pipeline{Name: "x", Connection: c.conn, Dest: "sqlite://x.db", Schedule: pipeline.Manual}
 		if err := p.Validate(); err == nil || err.Error() != c.want {
 			t.Errorf("got %v, want %s", err, c.want)
+		}
+	}
+}
+
+func TestFleetFromTheConfigFile(t *testing.T) {
+	for _, c := range []struct {
+		yaml, want, err string
+	}{
+		{yaml: "accounts: all\n    platform_rps: 300", want: "all"},
+		{yaml: "accounts: [acct_1, acct_2]", want: "acct_1,acct_2"},
+		{yaml: `accounts: "all,-acct_3"`, want: "all,-acct_3"},
+		{yaml: "accounts: [cus_1]", err: `config field pipelines[0].accounts: "cus_1" is not an account selection item: use all, platform, acct_… (an account) or -acct_… (leave one out)`},
+	} {
+		cfg := config.Default()
+		doc := "pipelines:\n  - name: plat\n    dest: sqlite://x.db\n    " + c.yaml + "\n"
+		if err := config.Parse([]byte(doc), cfg); err != nil {
+			t.Fatalf("%s: %v", c.yaml, err)
+		}
+		p, err := pipeline.FromConfig(cfg, 0)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("%s: error %v, want %s", c.yaml, err, c.err)
+			}
+			continue
+		}
+		if err != nil || p.Connection.Accounts.Select.String() != c.want || !p.Fleet() {
+			t.Errorf("%s: %v %+v", c.yaml, err, p.Connection.Accounts)
+		}
+		if strings.Contains(c.yaml, "platform_rps") && p.Connection.Accounts.PlatformRPS != 300 {
+			t.Errorf("platform_rps %v", p.Connection.Accounts.PlatformRPS)
 		}
 	}
 }

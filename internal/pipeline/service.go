@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/stripeline/stripeline/internal/catalog"
+	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -85,9 +86,10 @@ type Service struct {
 	keysMu sync.Mutex
 	keys   *keyring
 
-	progress  progressBoard
-	budgetsMu sync.Mutex
-	budgets   map[string]budgetEntry // fleet platform budgets (fleet_jobs.go)
+	progress   progressBoard
+	budgetsMu  sync.Mutex
+	budgets    map[string]budgetEntry      // fleet platform budgets (fleet_jobs.go)
+	fleetDests map[string]dest.Destination // open fleet destinations, by URL (fleet_jobs.go)
 
 	mu       sync.Mutex
 	started  bool
@@ -311,6 +313,7 @@ func (s *Service) Stop(ctx context.Context) error {
 // Close closes the control store. Stop first if started.
 func (s *Service) Close() error {
 	s.hooks.close()
+	s.closeFleetDests()
 	return s.st.close()
 }
 

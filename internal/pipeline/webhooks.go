@@ -354,6 +354,7 @@ type receivers struct {
 
 type receiver struct {
 	checked  time.Time // when the record was last compared
+	checking bool      // a comparison runs in the background
 	updated  time.Time // the record's Updated it was built from
 	setting  string    // the webhook setting it was built from
 	verifier webhook.Verifier
@@ -375,6 +376,62 @@ func (h *receivers) get(ctx context.Context, s *Service, name string) (*receiver
 	if rc != nil && now.Sub(rc.checked) < recheck {
 		return rc, nil
 	}
+	if rc != nil {
+		// Compare with the store in the background, serving this one
+		// meanwhile: deliveries do not wait for the control store.
+		if !rc.checking {
+			rc.checking = true
+			go h.recheck(context.WithoutCancel(ctx), s, name, rc)
+		}
+		return rc, nil
+	}
+	return h.load(ctx, s, name, nil)
+}
+
+// recheck compares a receiver with the pipeline's record and setting, and
+// rebuilds it when either changed, without holding up deliveries.
+func (h *receivers) recheck(ctx context.Context, s *Service, name string, rc *receiver) {
+	fresh, err := h.build(ctx, s, name, rc)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rc.checking = false
+	if h.m[name] != rc {
+		if fresh != nil && fresh != rc {
+			retire(fresh)
+		}
+		return
+	}
+	switch {
+	case err != nil:
+		// The next delivery builds it again, and says why it cannot.
+		s.log.Warn("webhooks: reload the pipeline's receiver", "pipeline", name, "error", err.Error())
+		delete(h.m, name)
+		retire(rc)
+	case fresh == rc:
+		rc.checked = time.Now()
+	default:
+		h.m[name] = fresh
+		retire(rc)
+	}
+}
+
+// retire closes a replaced receiver's destination once the deliveries it
+// serves have had time to end.
+func retire(rc *receiver) { time.AfterFunc(time.Minute, func() { rc.dst.Close() }) }
+
+// load builds a pipeline's receiver; the caller holds h.mu.
+func (h *receivers) load(ctx context.Context, s *Service, name string, _ *receiver) (*receiver, error) {
+	rc, err := h.build(ctx, s, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	h.m[name] = rc
+	return rc, nil
+}
+
+// build returns old when the pipeline's record and webhook setting are
+// still those it was built from, else a new receiver.
+func (h *receivers) build(ctx context.Context, s *Service, name string, old *receiver) (*receiver, error) {
 	rec, err := s.st.pipeline(ctx, name)
 	if err != nil {
 		return nil, err
@@ -383,20 +440,14 @@ func (h *receivers) get(ctx context.Context, s *Service, name string) (*receiver
 	if err != nil {
 		return nil, err
 	}
-	if rc != nil && rc.updated.Equal(rec.p.Updated) && rc.setting == setting {
-		rc.checked = now
-		return rc, nil
+	if old != nil && old.updated.Equal(rec.p.Updated) && old.setting == setting {
+		return old, nil
 	}
-	if rc != nil {
-		rc.dst.Close()
-		delete(h.m, name)
-	}
-	rc, err = s.buildReceiver(ctx, rec, setting)
+	rc, err := s.buildReceiver(ctx, rec, setting)
 	if err != nil {
 		return nil, err
 	}
-	rc.checked, rc.updated, rc.setting = now, rec.p.Updated, setting
-	h.m[name] = rc
+	rc.checked, rc.updated, rc.setting = time.Now(), rec.p.Updated, setting
 	return rc, nil
 }
 
@@ -404,8 +455,8 @@ func (h *receivers) forget(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if rc := h.m[name]; rc != nil {
-		rc.dst.Close()
 		delete(h.m, name)
+		retire(rc)
 	}
 }
 
@@ -462,6 +513,7 @@ func (s *Service) buildReceiver(ctx context.Context, rec *record, setting string
 	a, err := engine.NewApplier(ctx, engine.ApplyOptions{
 		Client: client, Dest: d, Pipeline: name, Account: account, Streams: rec.p.Streams, Fields: rec.p.Fields,
 		Refetch: c.Refetch, Logger: s.log, Covers: func(acct string) bool { return Covers(rec.p, acct) },
+		TwoWay: rec.p.TwoWay.EngineFields(),
 	})
 	if err != nil {
 		d.Close()

@@ -26,6 +26,7 @@ import (
 	"github.com/stripeline/stripeline/internal/dest/mysql"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/enginetest"
 	"github.com/stripeline/stripeline/internal/stripe"
 	"github.com/stripeline/stripeline/internal/twoway"
 )
@@ -39,10 +40,15 @@ type harness struct {
 	dst    dest.Destination
 	db     *sql.DB // the user's connection
 	pg     bool
-	cfg    *twoway.Config
-	hook   func(stream, id string) error
+	// backend is sqlite, postgres or mysql.
+	backend string
+	base    string // the emulator's URL
+	cfg     *twoway.Config
+	hook    func(stream, id string) error
 	// dieAfterPush ends the run right after its push, before the pull.
 	dieAfterPush bool
+	// lockWait is the run's Options.LockWait.
+	lockWait time.Duration
 }
 
 // dyingPusher is a process killed between the push and the pull.
@@ -153,7 +159,7 @@ func each(t *testing.T, fn func(t *testing.T, h *harness)) {
 			t.Parallel()
 			destURL, user, pg := b.open(t)
 			h := newHarness(t, destURL)
-			h.db, h.pg = user, pg
+			h.db, h.pg, h.backend = user, pg, b.name
 			fn(t, h)
 		})
 	}
@@ -176,11 +182,15 @@ func newHarness(t *testing.T, destURL string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return &harness{emu: emu, client: c, dst: d, cfg: &twoway.Config{Streams: map[string][]string{
+	return &harness{emu: emu, client: c, dst: d, base: srv.URL, cfg: newHarnessConfig()}
+}
+
+func newHarnessConfig() *twoway.Config {
+	return &twoway.Config{Streams: map[string][]string{
 		"customers": {"email", "name", "description", "phone", "metadata"},
 		"products":  {"name", "description", "active", "metadata"},
 		"prices":    {"active", "nickname", "metadata"},
-	}}}
+	}}
 }
 
 // run is one two-way run: push, then pull.
@@ -198,12 +208,22 @@ func (h *harness) run(t *testing.T) (*engine.Result, *twoway.Report, error) {
 		push = dyingPusher{p}
 	}
 	res, err := engine.Sync(context.Background(), engine.Options{Client: h.client, Dest: h.dst, Pipeline: "tw", Streams: streams,
-		TwoWay: h.cfg.EngineFields(), Push: push})
+		TwoWay: h.cfg.EngineFields(), Push: push, LockWait: h.lockWait})
 	var rep *twoway.Report
 	if res != nil {
 		rep, _ = res.TwoWay.(*twoway.Report)
 	}
 	return res, rep, err
+}
+
+// assertConsistent holds the replica to the account (replicacheck
+// quotes names as SQLite and PostgreSQL do, so MySQL is left to the
+// row checks of each test).
+func (h *harness) assertConsistent(t *testing.T) {
+	t.Helper()
+	if h.backend != "mysql" {
+		enginetest.AssertReplicaEqualsAccount(t, h.dst.(dest.Querier), h.emu, "", streams)
+	}
 }
 
 func (h *harness) mustRun(t *testing.T) *twoway.Report {
@@ -322,6 +342,7 @@ func TestUpdatesFlowToStripe(t *testing.T) {
 		if h.events("customer.updated", other) != before {
 			t.Fatal("an unchanged customer was written")
 		}
+		h.assertConsistent(t)
 		// The pull read the run's own write back without taking it for a change.
 		rep = h.mustRun(t)
 		if rep.Updated != 0 || len(rep.Conflicts) != 0 {
@@ -360,6 +381,7 @@ func TestNewRowCreatesObject(t *testing.T) {
 		if rep.Created != 0 || rep.Updated != 0 {
 			t.Fatalf("second run: %+v, want nothing", rep)
 		}
+		h.assertConsistent(t)
 		if n := countNamed(h, "Widget Pro"); n != 1 {
 			t.Fatalf("%d products named Widget Pro in the emulator, want 1", n)
 		}
@@ -440,6 +462,7 @@ func TestConflictPolicies(t *testing.T) {
 				if rep := h.mustRun(t); len(rep.Conflicts) != 0 || rep.Updated != 0 {
 					t.Fatalf("third run %+v, want nothing", rep)
 				}
+				h.assertConsistent(t)
 			})
 		})
 	}
@@ -487,6 +510,7 @@ func crashOnce(t *testing.T, at string) {
 		if rep := h.mustRun(t); rep.Updated+rep.Created != 0 {
 			t.Fatalf("third run %+v, want nothing", rep)
 		}
+		h.assertConsistent(t)
 	})
 }
 
@@ -556,6 +580,37 @@ func TestMarkedRowDeletedInStripe(t *testing.T) {
 		}
 		if rep := h.mustRun(t); rep.Deleted != 0 || len(rep.Rejected) != 0 {
 			t.Fatalf("second run %+v, want nothing", rep)
+		}
+	})
+}
+
+// A webhook's write remembers the two-way fields too, so the next run
+// takes Stripe's change for no database edit.
+func TestWebhookWritesRemember(t *testing.T) {
+	each(t, func(t *testing.T, h *harness) {
+		h.mustRun(t)
+		id := h.someID(t, "customers", 8)
+		h.stripeEdit(t, id, url.Values{"name": {"Via Webhook"}})
+		var ev []byte
+		for _, raw := range h.emu.Objects(h.emu.MainAccountID(), "events") {
+			if gjson.GetBytes(raw, "type").Str == "customer.updated" && gjson.GetBytes(raw, "data.object.id").Str == id {
+				ev = raw
+				break
+			}
+		}
+		a, err := engine.NewApplier(context.Background(), engine.ApplyOptions{Client: h.client, Dest: h.dst, Pipeline: "tw", Streams: streams, TwoWay: h.cfg.EngineFields()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Apply(context.Background(), ev, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		row := h.row(t, "customers", id)
+		if row["name"] != "Via Webhook" || gjson.Get(row[engine.ColWritten].(string), "name").Str != "Via Webhook" {
+			t.Fatalf("webhook's row: %v", row)
+		}
+		if rep := h.mustRun(t); rep.Updated != 0 || len(rep.Conflicts) != 0 {
+			t.Fatalf("run after the webhook: %+v, want nothing to push", rep)
 		}
 	})
 }
