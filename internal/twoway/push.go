@@ -302,7 +302,12 @@ func (ps *pushState) rowTask(ctx context.Context, s catalog.Stream, fields []str
 	}
 	var items []item
 	for _, f := range fields {
-		items = append(items, diff(f, goValue(types[f], row[f]), rem[f])...)
+		v := goValue(types[f], row[f])
+		if why := badJSON(f, types[f], v); why != "" {
+			t := task{stream: s, op: "update", id: id, hash: hash("update", s.Name, id, f, fmt.Sprint(row[f]))}
+			return ps.refuse(t, f, why)
+		}
+		items = append(items, diff(f, v, rem[f])...)
 	}
 	if len(items) == 0 {
 		return task{}, false, nil
@@ -575,6 +580,22 @@ func refused(err error) (Rejection, bool) {
 		return Rejection{Param: se.Param, Code: se.Code, Message: se.Message}, true
 	}
 	return Rejection{}, false
+}
+
+// badJSON says why a JSON column's value cannot be sent: text that is not
+// JSON (SQLite takes any text), or metadata that is not an object. Sent
+// as it is, such a value would unset every key of the object.
+func badJSON(field string, typ catalog.Type, v any) string {
+	if typ != catalog.TypeJSON || v == nil {
+		return ""
+	}
+	if _, text := v.(string); text {
+		return "the column does not hold valid JSON"
+	}
+	if _, obj := v.(map[string]any); field == "metadata" && !obj {
+		return "metadata must be a JSON object of string values, e.g. {\"plan\": \"pro\"}"
+	}
+	return ""
 }
 
 func truthy(v any) bool {

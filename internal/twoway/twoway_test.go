@@ -520,6 +520,9 @@ func TestRejectedRowReportedOthersApplied(t *testing.T) {
 		bad, good := h.someID(t, "customers", 1), h.someID(t, "customers", 6)
 		h.exec(t, "UPDATE customers SET email = ? WHERE id = ?", "not-an-email", bad)
 		h.exec(t, "UPDATE customers SET name = ? WHERE id = ?", "Grace Hopper", good)
+		shape := h.someID(t, "customers", 9)
+		mdBefore := h.object(t, "customers", shape).Get("metadata").Raw
+		h.exec(t, "UPDATE customers SET metadata = ? WHERE id = ?", `[1, 2]`, shape)
 		price := h.someID(t, "prices", 0)
 		h.exec(t, "UPDATE prices SET _stripeline_delete = ? WHERE id = ?", true, price)
 		res, rep, err := h.run(t)
@@ -544,13 +547,25 @@ func TestRejectedRowReportedOthersApplied(t *testing.T) {
 		if del == nil || !strings.Contains(del.Message, "active to false") {
 			t.Fatalf("rejections %+v, want the price's deletion refused with the fix", rep.Rejected)
 		}
+		var md *twoway.Rejection
+		for i, r := range rep.Rejected {
+			if r.ID == shape {
+				md = &rep.Rejected[i]
+			}
+		}
+		if md == nil || md.Param != "metadata" || !strings.Contains(md.Message, "JSON object") {
+			t.Fatalf("rejections %+v, want the metadata that is no object refused", rep.Rejected)
+		}
+		if got := h.object(t, "customers", shape).Get("metadata").Raw; got != mdBefore {
+			t.Fatalf("Stripe's metadata changed from %s to %s", mdBefore, got)
+		}
 		if h.object(t, "customers", bad).Get("email").Str == "not-an-email" {
 			t.Fatal("the emulator took the invalid email")
 		}
 		// Unchanged, it is not sent again; changed, it is.
 		posts := h.emu.Stats().ByEndpoint["POST /v1/customers/{customer}"]
-		if _, rep, err = h.run(t); err != nil || rep.Held != 2 || len(rep.Rejected) != 0 {
-			t.Fatalf("second run: %v %+v, want the two refused rows held", err, rep)
+		if _, rep, err = h.run(t); err != nil || rep.Held != 3 || len(rep.Rejected) != 0 {
+			t.Fatalf("second run: %v %+v, want the three refused rows held", err, rep)
 		}
 		if n := h.emu.Stats().ByEndpoint["POST /v1/customers/{customer}"]; n != posts {
 			t.Fatalf("the refused row was sent again (%d updates, had %d)", n, posts)
