@@ -207,7 +207,7 @@ func writeJSON(buf *bytes.Buffer, v any) error {
 			buf.WriteString("null")
 			return nil
 		}
-		if bytes.IndexAny(x, "\n\r") < 0 {
+		if !bytes.ContainsAny(x, "\n\r") {
 			buf.Write(x)
 			return nil
 		}

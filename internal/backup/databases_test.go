@@ -3,6 +3,7 @@ package backup_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/backup"
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/mysql"
 )
 
 // pgSchemaURL is STRIPELINE_TEST_POSTGRES with a fresh schema, dropped
@@ -116,4 +118,66 @@ func normCursors(m map[string]json.RawMessage) map[string]string {
 		out[k] = string(v)
 	}
 	return out
+}
+
+// myDatabaseURL makes a fresh database on STRIPELINE_TEST_MYSQL, dropped
+// after the test; the test is skipped when the variable is unset.
+func myDatabaseURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("STRIPELINE_TEST_MYSQL")
+	if base == "" {
+		t.Skip("STRIPELINE_TEST_MYSQL is not set: restores into MySQL are not tested")
+	}
+	dsn, _, err := mysql.DSN(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "stripeline_backup_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		t.Fatalf("STRIPELINE_TEST_MYSQL=%s: %v", dest.Redact(base), err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+		admin.Close()
+	})
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// TestMySQLRestoreAndBackup restores a SQLite replica's snapshot into
+// MySQL, backs the MySQL replica up and restores that into SQLite: both
+// equal the first snapshot.
+func TestMySQLRestoreAndBackup(t *testing.T) {
+	t.Parallel()
+	my := myDatabaseURL(t)
+	f := newFixture(t, 120, "")
+	s1 := f.backup(t, t.TempDir(), false)
+	ctx := context.Background()
+	into, err := dest.Open(ctx, my)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer into.Close()
+	if _, err := s1.RestoreInto(ctx, backup.RestoreOptions{Into: into}); err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(t, backup.SnapshotSource{S: s1}, backup.ReplicaSource{R: into.(dest.Reader), URL: my}); !d.Empty() {
+		t.Fatalf("MySQL restored from a snapshot differs from it: %v", counts(d))
+	}
+	s2, err := backup.Create(ctx, backup.CreateOptions{Source: into, SourceURL: my, Pipeline: "main", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(t, backup.SnapshotSource{S: s1}, backup.SnapshotSource{S: s2}); !d.Empty() {
+		t.Fatalf("snapshot of the MySQL copy differs from the original: %v", counts(d))
+	}
 }
