@@ -29,9 +29,9 @@ func TestVersionsOrder(t *testing.T) {
 		stored int64
 		want   bool
 	}{
-		{up, true},                                       // a second update of that second
-		{up + 3, true},                                   // a refetch of that second stored
-		{up - 1, false},                                  // older
+		{up, true},      // a second update of that second
+		{up + 3, true},  // a refetch of that second stored
+		{up - 1, false}, // older
 		{EventVersion(sec, "customer.deleted"), false},   // newer rank
 		{EventVersion(sec+1, "customer.created"), false}, // a later second
 		{ReadVersion(time.Unix(sec, 0)), false},

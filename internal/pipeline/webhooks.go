@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -45,12 +45,12 @@ type WebhookConfig struct {
 // WebhookEndpoint is one signing secret of a pipeline: an endpoint
 // registered on the account (ID we_…) or a secret added by hand.
 type WebhookEndpoint struct {
-	ID         string    `json:"id,omitempty"`
-	URL        string    `json:"url,omitempty"`
-	EventTypes int       `json:"event_types,omitempty"`
+	ID         string `json:"id,omitempty"`
+	URL        string `json:"url,omitempty"`
+	EventTypes int    `json:"event_types,omitempty"`
 	// Connect: the endpoint takes connected accounts' events.
-	Connect bool `json:"connect,omitempty"`
-	Created    time.Time `json:"created"`
+	Connect bool      `json:"connect,omitempty"`
+	Created time.Time `json:"created"`
 	// Hint is the secret redacted (whsec_…abcd).
 	Hint string `json:"hint"`
 	// Sealed is the secret encrypted with the service's key file.
