@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,8 +14,10 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
@@ -53,12 +56,13 @@ func createFile(path, compression string) (*fileWriter, error) {
 	case Gzip:
 		fw.comp = gzip.NewWriter(fw.count)
 	default:
-		zw, err := zstd.NewWriter(fw.count, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		zw, err := getEncoder()
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		fw.comp = zw
+		zw.Reset(fw.count)
+		fw.comp = &pooledEncoder{zw}
 	}
 	fw.bw = bufio.NewWriterSize(fw.comp, 64<<10)
 	return fw, nil
@@ -73,14 +77,12 @@ func (w *fileWriter) line(b []byte) error {
 	return w.bw.WriteByte('\n')
 }
 
-// close flushes, fsyncs and closes the file and describes it.
+// close flushes and closes the file and describes it; the caller fsyncs
+// it (syncFiles) before anything depends on it.
 func (w *fileWriter) close(name, kind string) (File, error) {
 	err := w.bw.Flush()
 	if err == nil {
 		err = w.comp.Close()
-	}
-	if err == nil {
-		err = w.f.Sync()
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -110,12 +112,15 @@ func openFile(path, compression string) (io.ReadCloser, error) {
 		}
 		r = gz
 	default:
-		zr, err := zstd.NewReader(bufio.NewReader(f), zstd.WithDecoderConcurrency(1))
+		zr, err := getDecoder()
+		if err == nil {
+			err = zr.Reset(bufio.NewReader(f))
+		}
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		r = zr.IOReadCloser()
+		r = &pooledDecoder{zr}
 	}
 	return &stackedCloser{ReadCloser: r, f: f}, nil
 }
@@ -150,28 +155,78 @@ func eachLine(path, compression string, fn func([]byte) error) error {
 	return nil
 }
 
-// encodeRow is a row as one JSON object, keys sorted (encoding/json sorts
-// map keys and compacts raw JSON).
-func encodeRow(row map[string]any) ([]byte, error) {
-	return json.Marshal(row)
+// rowEncoder writes rows as one JSON object each, keys sorted, and hashes
+// their content on the way: every column but the time of the write, so a
+// row rewritten unchanged is not a change. One encoder serves one stream.
+type rowEncoder struct {
+	buf  bytes.Buffer
+	keys []string
 }
 
-// rowHash is the hash of a row's content: every column but the time of
-// its write, so a row re-written unchanged is not a change.
-func rowHash(row map[string]any) (string, error) {
-	synced, had := row[dest.ColSyncedAt]
-	if had {
-		delete(row, dest.ColSyncedAt)
+// encode returns the row's line (valid until the next call) and its hash.
+func (e *rowEncoder) encode(row map[string]any) ([]byte, string, error) {
+	e.keys = e.keys[:0]
+	for k := range row {
+		e.keys = append(e.keys, k)
 	}
-	b, err := json.Marshal(row)
-	if had {
-		row[dest.ColSyncedAt] = synced
+	sort.Strings(e.keys)
+	e.buf.Reset()
+	h := sha256.New()
+	e.buf.WriteByte('{')
+	for i, k := range e.keys {
+		if i > 0 {
+			e.buf.WriteByte(',')
+		}
+		start := e.buf.Len()
+		if err := writeJSON(&e.buf, k); err != nil {
+			return nil, "", err
+		}
+		e.buf.WriteByte(':')
+		if err := writeJSON(&e.buf, row[k]); err != nil {
+			return nil, "", fmt.Errorf("field %s: %w", k, err)
+		}
+		if k != dest.ColSyncedAt {
+			h.Write(e.buf.Bytes()[start:])
+			h.Write([]byte{0})
+		}
 	}
-	if err != nil {
-		return "", err
+	e.buf.WriteByte('}')
+	sum := h.Sum(nil)
+	return e.buf.Bytes(), hex.EncodeToString(sum[:16]), nil
+}
+
+// writeJSON appends one value; JSON columns are written as they are when
+// already on one line (Stripe's bodies are indented: those are compacted).
+func writeJSON(buf *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case nil:
+		buf.WriteString("null")
+		return nil
+	case json.RawMessage:
+		if len(x) == 0 {
+			buf.WriteString("null")
+			return nil
+		}
+		if !bytes.ContainsAny(x, "\n\r") {
+			buf.Write(x)
+			return nil
+		}
+		return json.Compact(buf, x)
+	case string:
+		b, err := json.Marshal(x)
+		buf.Write(b)
+		return err
+	case int64:
+		buf.WriteString(strconv.FormatInt(x, 10))
+		return nil
+	case bool:
+		buf.WriteString(strconv.FormatBool(x))
+		return nil
+	default:
+		b, err := json.Marshal(x)
+		buf.Write(b)
+		return err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
 }
 
 // decodeRow reads one JSONL row back into the contract's value types by
@@ -310,3 +365,77 @@ func (s *sum) Write(p []byte) (int, error) { return s.h.Write(p) }
 func (s *sum) hex() string { return hex.EncodeToString(s.h.Sum(nil)) }
 
 func copyTo(w io.Writer, r io.Reader) (int64, error) { return io.Copy(w, r) }
+
+// zstd encoders and decoders hold megabytes of tables and buffers: a
+// snapshot has three files per stream, so they are reused, not made per
+// file.
+var (
+	encoders sync.Pool
+	decoders sync.Pool
+)
+
+func getEncoder() (*zstd.Encoder, error) {
+	if e, ok := encoders.Get().(*zstd.Encoder); ok {
+		return e, nil
+	}
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+}
+
+func getDecoder() (*zstd.Decoder, error) {
+	if d, ok := decoders.Get().(*zstd.Decoder); ok {
+		return d, nil
+	}
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+}
+
+// pooledEncoder returns its encoder to the pool on Close.
+type pooledEncoder struct{ e *zstd.Encoder }
+
+func (p *pooledEncoder) Write(b []byte) (int, error) { return p.e.Write(b) }
+
+func (p *pooledEncoder) Close() error {
+	err := p.e.Close()
+	p.e.Reset(nil)
+	encoders.Put(p.e)
+	return err
+}
+
+// pooledDecoder returns its decoder to the pool on Close.
+type pooledDecoder struct{ d *zstd.Decoder }
+
+func (p *pooledDecoder) Read(b []byte) (int, error) { return p.d.Read(b) }
+
+func (p *pooledDecoder) Close() error {
+	if p.d == nil {
+		return nil
+	}
+	_ = p.d.Reset(nil)
+	decoders.Put(p.d)
+	p.d = nil
+	return nil
+}
+
+// syncFiles fsyncs files side by side: a snapshot has a few files per
+// table, and one fsync after the other would make a backup of a hundred
+// small tables wait on the disk for seconds.
+func syncFiles(ctx context.Context, paths []string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, p := range paths {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return fmt.Errorf("fsync %s: %w", p, err)
+			}
+			return f.Close()
+		})
+	}
+	return g.Wait()
+}

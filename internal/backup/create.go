@@ -142,6 +142,15 @@ func Create(ctx context.Context, opt CreateOptions) (*Snapshot, error) {
 			opt.Progress(*sm)
 		}
 	}
+	var written []string
+	for _, sm := range m.Streams {
+		for _, f := range sm.Files {
+			written = append(written, filepath.Join(tmp, f.Name))
+		}
+	}
+	if err := syncFiles(ctx, written); err != nil {
+		return nil, err
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
@@ -184,6 +193,7 @@ func writeStream(ctx context.Context, rd dest.Reader, dir, table, compression st
 	cs := newColumnSet(table)
 	sm := &StreamManifest{Name: table}
 	var line bytes.Buffer
+	var enc rowEncoder
 	for row, err := range rd.Rows(ctx, table) {
 		if err != nil {
 			return nil, err
@@ -193,7 +203,7 @@ func writeStream(ctx context.Context, rd dest.Reader, dir, table, compression st
 			return nil, fmt.Errorf("a row without a usable id: %v", row["id"])
 		}
 		cs.see(row)
-		h, err := rowHash(row)
+		b, h, err := enc.encode(row)
 		if err != nil {
 			return nil, fmt.Errorf("row %s: %w", id, err)
 		}
@@ -212,10 +222,6 @@ func writeStream(ctx context.Context, rd dest.Reader, dir, table, compression st
 				continue
 			}
 		}
-		b, err := encodeRow(row)
-		if err != nil {
-			return nil, fmt.Errorf("row %s: %w", id, err)
-		}
 		if err := rows.line(b); err != nil {
 			return nil, err
 		}
@@ -226,11 +232,21 @@ func writeStream(ctx context.Context, rd dest.Reader, dir, table, compression st
 	if err != nil {
 		return nil, err
 	}
-	sm.Files = append(sm.Files, f)
+	// Files without a record are left out (most tables of an account are
+	// empty, or unchanged since the parent).
+	if f.Records > 0 {
+		sm.Files = append(sm.Files, f)
+	} else if err := os.Remove(filepath.Join(dir, rowsName)); err != nil {
+		return nil, err
+	}
 	if f, err = idx.close(idxName, KindIndex); err != nil {
 		return nil, err
 	}
-	sm.Files = append(sm.Files, f)
+	if f.Records > 0 {
+		sm.Files = append(sm.Files, f)
+	} else if err := os.Remove(filepath.Join(dir, idxName)); err != nil {
+		return nil, err
+	}
 	if len(pidx) > 0 {
 		rem, err := createFile(filepath.Join(dir, remName), compression)
 		if err != nil {
@@ -272,6 +288,9 @@ func (s *Snapshot) index(stream string) (map[string]string, error) {
 	}
 	f := sm.File(KindIndex)
 	if f == nil {
+		if sm.Rows == 0 {
+			return out, nil
+		}
 		return nil, fmt.Errorf("snapshot %s: stream %s has no index file", s.Manifest.ID, stream)
 	}
 	err := eachLine(filepath.Join(s.Dir, f.Name), s.Manifest.Compression, func(b []byte) error {

@@ -81,8 +81,14 @@ func (s *Snapshot) Rows(ctx context.Context, stream string) iter.Seq2[map[string
 			}
 			f := sm.File(KindRows)
 			if f == nil {
-				yield(nil, fmt.Errorf("snapshot %s: stream %s has no rows file", snap.Manifest.ID, stream))
-				return
+				if sm.Stored > 0 {
+					yield(nil, fmt.Errorf("snapshot %s: stream %s has no rows file", snap.Manifest.ID, stream))
+					return
+				}
+				if snap.Manifest.Parent == "" {
+					return
+				}
+				continue // nothing stored at this level
 			}
 			types := typesOf(sm.Columns)
 			var fresh []string

@@ -89,10 +89,15 @@ func List(dir string) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, de := range des {
-		if !de.IsDir() {
+		name := de.Name()
+		if de.Type()&os.ModeSymlink != 0 {
+			// A snapshot linked in from elsewhere counts as one.
+			if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.IsDir() {
+				continue
+			}
+		} else if !de.IsDir() {
 			continue
 		}
-		name := de.Name()
 		if strings.HasPrefix(name, tmpPrefix) {
 			out = append(out, Entry{ID: strings.TrimPrefix(name, tmpPrefix), Kind: "incomplete", Incomplete: true, Problem: "no manifest: a backup that crashed or is still running; it is removed by the next backup create"})
 			continue

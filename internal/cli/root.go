@@ -157,6 +157,7 @@ func (a *App) commands() []*cobra.Command {
 		newDeleteCmd(a),
 		newLoadCmd(a),
 		newQueryCmd(a),
+		newRollbackCmd(a),
 		newExportCmd(a),
 		newBackupCmd(a),
 		newDiffCmd(a),

@@ -36,8 +36,9 @@ type syncFlags struct {
 	pipeline       string
 	reconcileEvery time.Duration
 	wait           waitFlag
-	fleet          syncFleetFlags  // sync_accounts.go
-	twoWay         syncTwoWayFlags // sync_twoway.go
+	fleet          syncFleetFlags   // sync_accounts.go
+	twoWay         syncTwoWayFlags  // sync_twoway.go
+	history        syncHistoryFlags // sync_history.go
 }
 
 func newSyncCmd(a *App) *cobra.Command {
@@ -92,6 +93,7 @@ A killed run resumes from its last committed batch.`,
 	fl.Lookup("wait").NoOptDefVal = "forever"
 	f.fleet.register(fl)
 	f.twoWay.register(fl)
+	f.history.register(fl)
 	return cmd
 }
 
@@ -153,6 +155,9 @@ func (a *App) runSync(ctx context.Context, f syncFlags) error {
 		LookbackDays: f.lookbackDays, WindowDays: f.windowDays, Concurrency: f.concurrency,
 		FullRefresh: f.fullRefresh, SkipUnreadable: f.skipUnreadable, Logger: a.Logger(),
 		ReconcileEvery: f.reconcileEvery, LockWait: f.wait.d,
+	}
+	if opts.History, err = f.history.policy(); err != nil {
+		return err
 	}
 	if opts.Pipeline == "" {
 		opts.Pipeline = "default"

@@ -87,6 +87,7 @@ func TestSyncTwoWayCLIRefusesFieldsTheUpdateLacks(t *testing.T) {
 		{[]string{"--two-way", "customers"}, "use STREAM=field,field"},
 		{[]string{"--two-way", "customers=email", "--conflicts", "loudest-wins"}, `--conflicts: "loudest-wins" is not a policy`},
 		{[]string{"--two-way", "invoices_lines=amount"}, "--two-way:"},
+		{[]string{"--two-way", "customers=email", "--dest", "jsonl://" + filepath.Join(t.TempDir(), "files")}, "--two-way: needs a SQL destination"},
 	} {
 		code, out, errOut := runCLI(t, srv.URL, syncKey, append([]string{"sync", "--dest", "sqlite://" + path}, tc.args...)...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

@@ -83,6 +83,16 @@ type Pipeline struct {
 	// Accounts and PlatformRPS make the pipeline a fleet (accounts.go).
 	Accounts    AccountList `yaml:"accounts"`
 	PlatformRPS float64     `yaml:"platform_rps"`
+	// History is the change history the pipeline's runs keep.
+	History *History `yaml:"history"`
+}
+
+// History is a pipeline's history option: mode changes (default), full
+// or off, and the retention of mode changes.
+type History struct {
+	Mode     string `yaml:"mode"`
+	KeepRuns int    `yaml:"keep_runs"`
+	KeepDays int    `yaml:"keep_days"`
 }
 
 // Server configures the service.

@@ -36,6 +36,10 @@ func Bookkeeping() []Column {
 const (
 	StateTable = "_stripeline_state"
 	RunsTable  = "_stripeline_runs"
+	// HistoryTable is the change log of the SQL destinations: what each
+	// row (and each checkpoint) was before a run changed it (see
+	// Batch.Run and internal/history).
+	HistoryTable = "_stripeline_history"
 )
 
 // Column is one column of a replica table.
@@ -75,6 +79,10 @@ type State struct {
 	Pipeline string
 	Stream   string
 	Cursor   json.RawMessage
+	// Run is the run the checkpoint belongs to, as Batch.Run: with it (or
+	// a run in the context, WithRun) the cursor it replaces is kept in the
+	// change log, so a rollback rewinds it.
+	Run string
 }
 
 // Batch is one atomic unit: upserts into one table together with the
@@ -93,9 +101,59 @@ type Batch struct {
 	// table has no row of that id. Every row then needs a Version above 0.
 	// The state is saved either way.
 	OnlyNewer bool
+	// Run is the id of what the write belongs to, for the change log
+	// (DESIGN §10): the sync run's id, or for a write outside a run (a
+	// webhook delivery) an id of its own, such as "whk_" and the event's
+	// id. A destination with a change log keeps, in the same transaction,
+	// the previous values of every row the write really inserts, changes
+	// or flags deleted, under this id. Empty: the run of the context
+	// (WithRun) is used; with neither, nothing is logged.
+	Run string
 	// Events are recorded in EventsTable in the same transaction
 	// (destinations implementing EventLog; others ignore them).
 	Events []AppliedEvent
+}
+
+// HistoryMode says how much of a row's past the change log keeps.
+type HistoryMode string
+
+// History modes (the pipeline option history.mode).
+const (
+	// HistoryChanges (the default, also "") keeps the previous values of
+	// the columns a write changed, pruned by the pipeline's retention.
+	HistoryChanges HistoryMode = "changes"
+	// HistoryFull keeps every version whole (valid_from, valid_to) and is
+	// never pruned.
+	HistoryFull HistoryMode = "full"
+	// HistoryOff keeps nothing: such runs cannot be rolled back.
+	HistoryOff HistoryMode = "off"
+)
+
+// WebhookRun starts the change-log run id of a webhook delivery's write:
+// "whk_" and the event's id.
+const WebhookRun = "whk_"
+
+// RunContext is what a write needs to know of the run it belongs to.
+type RunContext struct {
+	ID       string
+	Pipeline string
+	History  HistoryMode
+}
+
+type runKey struct{}
+
+// WithRun returns a context whose writes belong to run r: the engine sets
+// it once for a whole run, so every Write, SaveState and sweep of the run
+// is logged under its id without each call site naming it.
+func WithRun(ctx context.Context, r RunContext) context.Context {
+	return context.WithValue(ctx, runKey{}, r)
+}
+
+// RunOf returns the run of a context (WithRun); ok is false when there
+// is none.
+func RunOf(ctx context.Context) (RunContext, bool) {
+	r, ok := ctx.Value(runKey{}).(RunContext)
+	return r, ok
 }
 
 // Run is one row of run history.

@@ -329,7 +329,10 @@ func (a *Applier) Apply(ctx context.Context, body []byte, received time.Time) (O
 		if i == len(order)-1 {
 			b.Events = []dest.AppliedEvent{{Pipeline: r.opts.Pipeline, ID: ev.id, Type: ev.typ, Created: ev.created, Source: dest.SourceWebhook, Received: received}}
 		}
-		if err := r.opts.Dest.Write(ctx, b); err != nil {
+		// The change log keeps what the delivery changed under its own id
+		// (dest.WebhookRun), so rollbacks and as-of queries see it.
+		wctx := dest.WithRun(ctx, dest.RunContext{ID: dest.WebhookRun + ev.id, Pipeline: r.opts.Pipeline})
+		if err := r.opts.Dest.Write(wctx, b); err != nil {
 			return "", err // the destination names the table
 		}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/stripe"
 )
 
@@ -71,6 +72,11 @@ type Options struct {
 	// fails at once with a *dest.LockedError naming the holder, a negative
 	// value (dest.WaitForever) waits as long as it takes.
 	LockWait time.Duration
+	// History is the pipeline's change-history option: every row and
+	// checkpoint the run changes is logged under the run's id (unless its
+	// mode is off) and, once the run succeeded, the log is pruned to its
+	// retention.
+	History history.Policy
 	// Progress receives counts as they change; may be nil.
 	Progress Progress
 	Logger   *slog.Logger
@@ -164,6 +170,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ReconcileEvery > 0 && o.ReconcileEvery < time.Hour {
 		return settingErr("reconcile_every", "must be at least 1h (or negative for never), got %s", o.ReconcileEvery)
+	}
+	if err := o.History.Validate(); err != nil {
+		return settingErr("history", "%v", err)
 	}
 	if o.Concurrency < 0 {
 		return settingErr("concurrency", "must be 1 or more, got %d", o.Concurrency)
@@ -306,6 +315,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	defer unlock()
 	started = r.res.Started
+	// Every write of the run is logged under its id (dest.WithRun).
+	ctx = dest.WithRun(ctx, dest.RunContext{ID: r.res.RunID, Pipeline: r.opts.Pipeline, History: r.opts.History.Mode})
 	if err := r.opts.Dest.SaveRun(ctx, dest.Run{ID: r.res.RunID, Pipeline: r.opts.Pipeline, Started: started, Status: "running"}); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
@@ -342,6 +353,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	defer cancel()
 	if serr := r.opts.Dest.SaveRun(saveCtx, run); serr != nil && err == nil {
 		err = fmt.Errorf("record run: %w", serr)
+	}
+	if err == nil {
+		if _, perr := history.Prune(ctx, r.opts.Dest, r.opts.Pipeline, r.opts.History, r.now()); perr != nil {
+			r.log.Warn("prune the change history", "pipeline", r.opts.Pipeline, "error", perr)
+		}
 	}
 	return r.res, err
 }

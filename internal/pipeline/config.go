@@ -26,6 +26,7 @@ func FromConfig(c *config.Config, i int) (Pipeline, error) {
 		Connection: Connection{APIBase: d.APIBase, Account: d.Account, Proxy: c.Proxy},
 		Source:     "config",
 		TwoWay:     twoWayFromConfig(d.TwoWay),
+		History:    historyFromConfig(d.History),
 	}
 	if p.Connection.APIBase == "" {
 		p.Connection.APIBase = c.APIBase

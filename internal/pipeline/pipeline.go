@@ -18,6 +18,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/catalog"
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/stripe"
 	"github.com/stripeline/stripeline/internal/twoway"
 )
@@ -54,6 +55,8 @@ type Pipeline struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// TwoWay pushes the database's edits to Stripe before each pull (twoway.go).
 	TwoWay *twoway.Config `json:"two_way,omitempty"`
+	// History is the change history the runs keep (history.go).
+	History *history.Policy `json:"history,omitempty"`
 
 	// Source is "config" for a pipeline declared in the config file, else "".
 	Source  string    `json:"source,omitempty"`
@@ -233,6 +236,9 @@ func (p *Pipeline) Validate() error {
 		return fieldErr("start_date", p.StartDate.Format("2006-01-02"), "is in the future: use a past date, or none to read everything")
 	}
 	if err := p.validateTwoWay(); err != nil {
+		return err
+	}
+	if err := p.validateHistory(); err != nil {
 		return err
 	}
 	return p.Schedule.validate()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/twoway"
 )
 
@@ -25,6 +26,7 @@ type spec struct {
 	EndpointRPS  float64             `json:"endpoint_rps,omitempty"`
 	Concurrency  int                 `json:"concurrency,omitempty"`
 	TwoWay       *twoway.Config      `json:"two_way,omitempty"`
+	History      *history.Policy     `json:"history,omitempty"`
 }
 
 func specOf(p *Pipeline) spec {
@@ -32,7 +34,7 @@ func specOf(p *Pipeline) spec {
 		DisplayName: p.DisplayName, Description: p.Description, Connection: p.Connection, Dest: p.Dest,
 		Streams: p.Streams, Fields: p.Fields, StartDate: p.StartDate, LookbackDays: p.LookbackDays,
 		WindowDays: p.WindowDays, Schedule: p.Schedule, MaxRPS: p.MaxRPS, EndpointRPS: p.EndpointRPS,
-		Concurrency: p.Concurrency, TwoWay: p.TwoWay,
+		Concurrency: p.Concurrency, TwoWay: p.TwoWay, History: p.History,
 	}
 }
 
@@ -41,6 +43,7 @@ func (sp spec) apply(p *Pipeline) {
 	p.Streams, p.Fields, p.StartDate, p.LookbackDays = sp.Streams, sp.Fields, sp.StartDate, sp.LookbackDays
 	p.WindowDays, p.Schedule, p.MaxRPS, p.EndpointRPS = sp.WindowDays, sp.Schedule, sp.MaxRPS, sp.EndpointRPS
 	p.Concurrency, p.TwoWay = sp.Concurrency, sp.TwoWay
+	p.History = sp.History
 }
 
 // record is one row of the pipelines table.

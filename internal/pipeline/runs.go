@@ -43,7 +43,7 @@ const (
 // Finished reports whether the run will not change any more.
 func (s RunStatus) Finished() bool {
 	switch s {
-	case RunSucceeded, RunFailed, RunSkipped, RunCancelled:
+	case RunSucceeded, RunFailed, RunSkipped, RunCancelled, RunRolledBack:
 		return true
 	}
 	return false

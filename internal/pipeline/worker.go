@@ -204,6 +204,7 @@ func (s *Service) sync(ctx context.Context, rec *record, logger *slog.Logger, pr
 	if err := withTwoWay(p, &opts, client, d, logger); err != nil {
 		return nil, nil, stripe.Stats{}, err
 	}
+	opts.History = p.historyPolicy()
 	res, err := engine.Sync(ctx, opts)
 	return res, rc.errors(), client.Stats(), err
 }

@@ -44,6 +44,9 @@ func classify(err error) (*apiError, bool) {
 	if errors.As(err, &ae) {
 		return ae, true
 	}
+	if ae := classifyHistory(err); ae != nil {
+		return ae, true
+	}
 	if ae := classifyService(err); ae != nil {
 		return ae, true
 	}

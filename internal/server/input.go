@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/pipeline"
 	"github.com/stripeline/stripeline/internal/stripe"
 	"github.com/stripeline/stripeline/internal/twoway"
@@ -33,6 +34,7 @@ type pipelineInput struct {
 	MaxRPS       *float64             `json:"max_rps"`
 	EndpointRPS  *float64             `json:"endpoint_rps"`
 	Concurrency  *int                 `json:"concurrency"`
+	History      *history.Policy      `json:"history"`
 	// TwoWay sets the two-way option; {"streams": {}} turns it off.
 	TwoWay *twoway.Config `json:"two_way"`
 }
@@ -111,6 +113,9 @@ func (in *pipelineInput) apply(p *pipeline.Pipeline) error {
 	set(&p.MaxRPS, in.MaxRPS)
 	set(&p.EndpointRPS, in.EndpointRPS)
 	set(&p.Concurrency, in.Concurrency)
+	if in.History != nil {
+		p.History = in.History
+	}
 	if in.TwoWay != nil {
 		p.TwoWay = in.TwoWay
 		if !in.TwoWay.Enabled() {

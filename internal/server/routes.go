@@ -18,6 +18,7 @@ func (s *Server) routesInit() {
 	api("GET /api/v1/pipelines/{name}/accounts", s.listAccounts)
 	api("GET /api/v1/runs/{id}", s.getRun)
 	api("GET /api/v1/runs/{id}/logs", s.runLogs)
+	api("POST /api/v1/runs/{id}/rollback", s.rollbackRun)
 	api("POST /api/v1/connections/test", s.testConnection)
 	api("GET /api/v1/streams", s.listStreams)
 	s.handleFunc("GET /api/v1/openapi.json", serveOpenAPI)
@@ -46,6 +47,7 @@ func (s *Server) routesInit() {
 	ui("POST /pipelines/{name}/delete", s.deleteFromForm)
 	ui("GET /runs/{id}", s.runPage)
 	ui("GET /runs/{id}/live", s.runLive)
+	ui("POST /runs/{id}/rollback", s.rollbackFromForm)
 	ui("/", s.uiNotFound)
 }
 

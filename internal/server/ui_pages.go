@@ -8,6 +8,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/history"
 	"github.com/stripeline/stripeline/internal/pipeline"
 )
 
@@ -268,6 +269,10 @@ type runData struct {
 	More     bool
 	Active   bool
 	Progress []pipeline.StreamProgress
+	// Flash is an action's error; Rollback a rollback's (or preview's)
+	// result (api_rollback.go).
+	Flash    string
+	Rollback *history.Result
 }
 
 // runPageLines bounds the log lines the run page draws.

@@ -42,10 +42,13 @@ type harness struct {
 	pg     bool
 	// backend is sqlite, postgres or mysql.
 	backend string
+	base    string // the emulator's URL
 	cfg     *twoway.Config
 	hook    func(stream, id string) error
 	// dieAfterPush ends the run right after its push, before the pull.
 	dieAfterPush bool
+	// lockWait is the run's Options.LockWait.
+	lockWait time.Duration
 }
 
 // dyingPusher is a process killed between the push and the pull.
@@ -179,11 +182,15 @@ func newHarness(t *testing.T, destURL string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return &harness{emu: emu, client: c, dst: d, cfg: &twoway.Config{Streams: map[string][]string{
+	return &harness{emu: emu, client: c, dst: d, base: srv.URL, cfg: newHarnessConfig()}
+}
+
+func newHarnessConfig() *twoway.Config {
+	return &twoway.Config{Streams: map[string][]string{
 		"customers": {"email", "name", "description", "phone", "metadata"},
 		"products":  {"name", "description", "active", "metadata"},
 		"prices":    {"active", "nickname", "metadata"},
-	}}}
+	}}
 }
 
 // run is one two-way run: push, then pull.
@@ -201,7 +208,7 @@ func (h *harness) run(t *testing.T) (*engine.Result, *twoway.Report, error) {
 		push = dyingPusher{p}
 	}
 	res, err := engine.Sync(context.Background(), engine.Options{Client: h.client, Dest: h.dst, Pipeline: "tw", Streams: streams,
-		TwoWay: h.cfg.EngineFields(), Push: push})
+		TwoWay: h.cfg.EngineFields(), Push: push, LockWait: h.lockWait})
 	var rep *twoway.Report
 	if res != nil {
 		rep, _ = res.TwoWay.(*twoway.Report)
@@ -513,6 +520,9 @@ func TestRejectedRowReportedOthersApplied(t *testing.T) {
 		bad, good := h.someID(t, "customers", 1), h.someID(t, "customers", 6)
 		h.exec(t, "UPDATE customers SET email = ? WHERE id = ?", "not-an-email", bad)
 		h.exec(t, "UPDATE customers SET name = ? WHERE id = ?", "Grace Hopper", good)
+		shape := h.someID(t, "customers", 9)
+		mdBefore := h.object(t, "customers", shape).Get("metadata").Raw
+		h.exec(t, "UPDATE customers SET metadata = ? WHERE id = ?", `[1, 2]`, shape)
 		price := h.someID(t, "prices", 0)
 		h.exec(t, "UPDATE prices SET _stripeline_delete = ? WHERE id = ?", true, price)
 		res, rep, err := h.run(t)
@@ -537,13 +547,25 @@ func TestRejectedRowReportedOthersApplied(t *testing.T) {
 		if del == nil || !strings.Contains(del.Message, "active to false") {
 			t.Fatalf("rejections %+v, want the price's deletion refused with the fix", rep.Rejected)
 		}
+		var md *twoway.Rejection
+		for i, r := range rep.Rejected {
+			if r.ID == shape {
+				md = &rep.Rejected[i]
+			}
+		}
+		if md == nil || md.Param != "metadata" || !strings.Contains(md.Message, "JSON object") {
+			t.Fatalf("rejections %+v, want the metadata that is no object refused", rep.Rejected)
+		}
+		if got := h.object(t, "customers", shape).Get("metadata").Raw; got != mdBefore {
+			t.Fatalf("Stripe's metadata changed from %s to %s", mdBefore, got)
+		}
 		if h.object(t, "customers", bad).Get("email").Str == "not-an-email" {
 			t.Fatal("the emulator took the invalid email")
 		}
 		// Unchanged, it is not sent again; changed, it is.
 		posts := h.emu.Stats().ByEndpoint["POST /v1/customers/{customer}"]
-		if _, rep, err = h.run(t); err != nil || rep.Held != 2 || len(rep.Rejected) != 0 {
-			t.Fatalf("second run: %v %+v, want the two refused rows held", err, rep)
+		if _, rep, err = h.run(t); err != nil || rep.Held != 3 || len(rep.Rejected) != 0 {
+			t.Fatalf("second run: %v %+v, want the three refused rows held", err, rep)
 		}
 		if n := h.emu.Stats().ByEndpoint["POST /v1/customers/{customer}"]; n != posts {
 			t.Fatalf("the refused row was sent again (%d updates, had %d)", n, posts)

@@ -17,7 +17,7 @@ func (db *DB) DropTables(ctx context.Context, tables []string) error {
 		return fmt.Errorf("drop tables: %w", err)
 	}
 	for _, t := range tables {
-		if slices.Contains([]string{dest.StateTable, dest.RunsTable, dest.LocksTable, dest.EventsTable}, t) {
+		if slices.Contains([]string{dest.StateTable, dest.RunsTable, dest.LocksTable, dest.HistoryTable, dest.EventsTable}, t) {
 			return fmt.Errorf("drop tables: %s is a bookkeeping table", t)
 		}
 	}
@@ -47,13 +47,13 @@ func (db *DB) DropTables(ctx context.Context, tables []string) error {
 	return nil
 }
 
-// DropPipeline deletes a pipeline's checkpoints, run history and lock
+// DropPipeline deletes a pipeline's checkpoints, run history, change log and lock
 // record (dest.Dropper), in one transaction.
 func (db *DB) DropPipeline(ctx context.Context, pipeline string) error {
 	if err := db.check(ctx); err != nil {
 		return fmt.Errorf("drop pipeline %s: %w", pipeline, err)
 	}
-	tables := []string{dest.StateTable, dest.RunsTable, dest.EventsTable}
+	tables := []string{dest.StateTable, dest.RunsTable, dest.HistoryTable, dest.EventsTable}
 	if _, ok := db.d.(SessionLocker); ok {
 		tables = append(tables, dest.LocksTable)
 	}

@@ -25,7 +25,7 @@ type table struct {
 }
 
 // bookkeeping returns the bookkeeping tables of the dialect: state and run
-// history, and the lock holders where the run lock is a session's.
+// history, the change log, and the lock holders where the run lock is a session's.
 func (db *DB) bookkeeping() []table {
 	tables := []table{
 		{dest.StateTable, []column{
@@ -35,6 +35,11 @@ func (db *DB) bookkeeping() []table {
 			{"id", TypeKey, true}, {"pipeline", TypeKey, true}, {"started", TypeTime, true}, {"finished", TypeTime, false},
 			{"status", TypeKey, true}, {"streams", catalog.TypeJSON, false}, {"error", catalog.TypeString, false},
 		}, []string{"id"}},
+		{dest.HistoryTable, []column{
+			{"run", TypeKey, true}, {"seq", catalog.TypeInteger, true}, {"pipeline", TypeKey, true}, {"table_name", TypeKey, true},
+			{"row_id", TypeKey, true}, {"op", TypeKey, true}, {"prev", catalog.TypeJSON, false},
+			{"changed_at", catalog.TypeInteger, true}, {"valid_from", catalog.TypeInteger, false},
+		}, []string{"run", "seq"}},
 		eventsTable(),
 	}
 	if sl, ok := db.d.(SessionLocker); ok {

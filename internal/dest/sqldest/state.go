@@ -10,8 +10,25 @@ import (
 	"github.com/stripeline/stripeline/internal/dest"
 )
 
-// saveState upserts one checkpoint inside tx.
+// saveState upserts one checkpoint inside tx, logging the cursor it
+// replaces when it belongs to a run (State.Run or the context's).
 func (db *DB) saveState(ctx context.Context, tx Conn, st dest.State) error {
+	if rc, ok := logRun(ctx, st.Run, st.Pipeline); ok {
+		e, err := db.captureState(ctx, tx, rc, st)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			if err := db.logEntries(ctx, tx, []Entry{*e}); err != nil {
+				return err
+			}
+		}
+	}
+	return db.upsertState(ctx, tx, st)
+}
+
+// upsertState upserts one checkpoint inside tx without logging it.
+func (db *DB) upsertState(ctx context.Context, tx Conn, st dest.State) error {
 	var cursor any
 	if st.Cursor != nil {
 		cursor = st.Cursor

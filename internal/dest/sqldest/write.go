@@ -59,8 +59,16 @@ func (db *DB) write(ctx context.Context, b *dest.Batch) error {
 		stubs.Rows[i].Values = []any{stubs.Rows[i].ID}
 	}
 	bulk, _ := db.d.(BulkInserter)
+	pipeline := ""
+	if b.State != nil {
+		pipeline = b.State.Pipeline
+	}
+	rc, logged := logRun(ctx, b.Run, pipeline)
+	if !logged {
+		rc = dest.RunContext{}
+	}
 	for try := 0; ; try++ {
-		err = db.d.Write(ctx, func(tx Conn) error { return db.writeTx(ctx, tx, bulk, rows, stubs, b.State, b.Events) })
+		err = db.d.Write(ctx, func(tx Conn) error { return db.writeTx(ctx, tx, bulk, rc, rows, stubs, b.State, b.Events) })
 		if err == nil || try == retries || ctx.Err() != nil || db.d.Kind(err) != KindRetry {
 			return db.wrap(err)
 		}
@@ -69,11 +77,24 @@ func (db *DB) write(ctx context.Context, b *dest.Batch) error {
 	}
 }
 
-// writeTx writes a merged batch inside one transaction: new ids through
-// the bulk path, the rest and the stubs through WriteRows, then the state.
-func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rows, stubs *RowSet, st *dest.State, events []dest.AppliedEvent) error {
+// writeTx writes a merged batch inside one transaction: with a run to
+// log under (rc.ID), the change log of what it changes first, then new
+// ids through the bulk path, the rest and the stubs through WriteRows,
+// then the events applied and the state.
+func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rc dest.RunContext, rows, stubs *RowSet, st *dest.State, events []dest.AppliedEvent) error {
+	var exists map[string]bool
+	if rc.ID != "" {
+		entries, have, err := db.capture(ctx, tx, rc, rows, stubs)
+		if err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		if err := db.logEntries(ctx, tx, entries); err != nil {
+			return err
+		}
+		exists = have
+	}
 	if bulk != nil && len(rows.Rows) > 0 {
-		fresh, old, err := db.splitNew(ctx, tx, rows)
+		fresh, old, err := db.splitNew(ctx, tx, rows, exists)
 		if err != nil {
 			return err
 		}
@@ -97,17 +118,25 @@ func (db *DB) writeTx(ctx context.Context, tx Conn, bulk BulkInserter, rows, stu
 		}
 	}
 	if st != nil {
-		if err := db.saveState(ctx, tx, *st); err != nil {
+		s := *st
+		if s.Run == "" {
+			s.Run = rc.ID
+		}
+		if err := db.saveState(ctx, tx, s); err != nil {
 			return err
 		}
 	}
 	return ctx.Err()
 }
 
-// splitNew separates the rows whose ids the table does not hold yet.
-func (db *DB) splitNew(ctx context.Context, tx Conn, rs *RowSet) (fresh, old *RowSet, err error) {
-	exists := map[string]bool{}
-	for start := 0; start < len(rs.Rows); start += lookupChunk {
+// splitNew separates the rows whose ids the table does not hold yet;
+// exists, when not nil, already says which it holds.
+func (db *DB) splitNew(ctx context.Context, tx Conn, rs *RowSet, exists map[string]bool) (fresh, old *RowSet, err error) {
+	known := exists != nil
+	if !known {
+		exists = map[string]bool{}
+	}
+	for start := 0; !known && start < len(rs.Rows); start += lookupChunk {
 		part := rs.Rows[start:min(start+lookupChunk, len(rs.Rows))]
 		args := make([]any, len(part))
 		for i, r := range part {

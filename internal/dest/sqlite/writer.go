@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -159,12 +160,18 @@ func (r *rows) Next() bool { return r.s.Step() }
 func (r *rows) Err() error { return r.s.Err() }
 func (r *rows) Close()     { r.s.Close() }
 
+// Values reads the current row; a BOOLEAN column's integer is a bool, as
+// the read pool's driver returns it (an as-of query runs on this
+// connection).
 func (r *rows) Values() ([]any, error) {
 	out := make([]any, r.s.ColumnCount())
 	for i := range out {
 		switch r.s.ColumnType(i) {
 		case sqlite3.INTEGER:
 			out[i] = r.s.ColumnInt64(i)
+			if strings.EqualFold(r.s.ColumnDeclType(i), declBoolean) {
+				out[i] = out[i] != int64(0)
+			}
 		case sqlite3.FLOAT:
 			out[i] = r.s.ColumnFloat(i)
 		case sqlite3.TEXT, sqlite3.BLOB:
