@@ -411,6 +411,9 @@ func (s *Service) workAccount(ctx context.Context, job *rivertype.JobRow, args A
 		}
 	}
 	kind, retry := Classify(err, seen)
+	if ctx.Err() != nil {
+		kind, retry = KindInterrupted, true // stopped mid-sync: resumes from its checkpoint
+	}
 	a.ErrorKind, a.Error = kind, err.Error()
 	if retry && job.Attempt < job.MaxAttempts {
 		a.State = RunRetrying

@@ -129,6 +129,12 @@ func (s *Service) work(ctx context.Context, job *rivertype.JobRow, args SyncArgs
 		return s.saveRun(save, run)
 	}
 	kind, retry := Classify(err, seen)
+	if ctx.Err() != nil {
+		// Stopped mid-run (shutdown, cancel): whatever the step it broke
+		// (a destination being opened answers "interrupted" in its words),
+		// the run was interrupted, and resumes from its checkpoint.
+		kind, retry = KindInterrupted, true
+	}
 	run.ErrorKind, run.Error = kind, err.Error()
 	if kind.PausesSchedule() {
 		article := "a"
