@@ -393,6 +393,10 @@ func diffStream(ctx context.Context, a, b Source, stream string, opt DiffOptions
 			if paired && creatable == nil {
 				creatable = paramsOf(stream, ops.CreateSchema)
 			}
+			if paired {
+				dropGone(stream, o)
+				dropGone(stream, ob)
+			}
 			fields := fieldDiffs(o, ob, updatable)
 			for i := range fields {
 				// A re-created object takes only what the create endpoint
@@ -509,4 +513,30 @@ func paramsOf(stream string, schema func(catalog.Stream) (*catalog.Schema, error
 		out[k] = true
 	}
 	return out
+}
+
+// dropGone removes from a re-created object (and the one it stands for)
+// the fields a restore cannot carry over (goneWithObject), so they are no
+// difference between the two.
+func dropGone(stream string, o *object) {
+	for key := range goneWithObject[stream] {
+		top, sub, nested := strings.Cut(strings.TrimSuffix(key, "]"), "[")
+		if !nested {
+			delete(o.fields, top)
+			continue
+		}
+		v, ok := o.fields[top]
+		if !ok {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(v), &m) != nil || m == nil {
+			continue
+		}
+		delete(m, sub)
+		b, _ := json.Marshal(m)
+		if c, err := canonical(json.RawMessage(b)); err == nil {
+			o.fields[top] = c
+		}
+	}
 }
