@@ -110,3 +110,74 @@ func BenchmarkPush1000(b *testing.B) {
 		b.ReportMetric(float64(emu.Stats().RateLimited-limited), "429s")
 	}
 }
+
+// BenchmarkScan100k times the push of a run that finds nothing to send in
+// a SQLite customers table of 100,000 rows (the database's edits are found
+// by reading the two-way tables), after a first two-way run adopted the
+// rows' values as remembered:
+//
+//	go test -run '^$' -bench Scan100k -benchtime 1x ./internal/twoway/
+func BenchmarkScan100k(b *testing.B) {
+	const rows = 100_000
+	ctx := context.Background()
+	emu, err := emulator.New(emulator.Config{Seed: 12, Objects: 200, ConnectedAccounts: -1, TestClocks: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c, err := stripe.New(stripe.Config{Key: "sk_test_bench", APIBase: srv.URL, GlobalRPS: 100000, EndpointRPS: 100000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "replica.db")
+	d, err := dest.Open(ctx, "sqlite://"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	cfg := &twoway.Config{Streams: map[string][]string{"customers": {"email", "name", "metadata"}}}
+	run := func() (*twoway.Report, time.Duration) {
+		p, err := twoway.New(cfg, c, d, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tp := &timedPusher{p: p}
+		res, err := engine.Sync(ctx, engine.Options{Client: c, Dest: d, Pipeline: "bench", Streams: []string{"customers"}, TwoWay: cfg.EngineFields(), Push: tp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rep, _ := res.TwoWay.(*twoway.Report)
+		return rep, tp.elapsed
+	}
+	run()
+	user, err := sql.Open("sqlite3", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer user.Close()
+	tx, err := user.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range rows {
+		if _, err := tx.Exec(`INSERT INTO customers (id, email, name, metadata, created) VALUES (?, ?, ?, '{"k":"v"}', 1700000000)`,
+			fmt.Sprintf("cus_bench%07d", i), fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("User %d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	_, adopt := run()
+	b.Logf("the first two-way run adopted %d rows' values in %.1f s", rows, adopt.Seconds())
+	b.ResetTimer()
+	for range b.N {
+		rep, elapsed := run()
+		if rep.Updated != 0 {
+			b.Fatalf("pushed %d", rep.Updated)
+		}
+		b.ReportMetric(elapsed.Seconds(), "scan-s")
+		b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+	}
+}

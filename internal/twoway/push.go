@@ -235,7 +235,15 @@ func (ps *pushState) scan(ctx context.Context, name string, changed map[string]i
 	if _, err := st.ClaimNewRows(ctx, name); err != nil {
 		return nil, err
 	}
-	q := "SELECT * FROM " + st.QuoteTable(name) + " WHERE " + st.QuoteName("id") + " > ? ORDER BY " + st.QuoteName("id") + " LIMIT " + strconv.Itoa(scanPage)
+	// Only what change detection needs; a new row's other columns are
+	// read when it is found (createTask).
+	cols := append([]string{"id"}, fields...)
+	cols = append(cols, engine.ColWritten, sqldest.ColDelete, dest.ColDeleted, sqldest.ColEditedAt, dest.ColSyncedAt)
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = st.QuoteName(c)
+	}
+	q := "SELECT " + strings.Join(quoted, ", ") + " FROM " + st.QuoteTable(name) + " WHERE " + st.QuoteName("id") + " > ? ORDER BY " + st.QuoteName("id") + " LIMIT " + strconv.Itoa(scanPage)
 	var tasks []task
 	adopt := map[string]any{}
 	after := ""
@@ -281,7 +289,11 @@ func (ps *pushState) rowTask(ctx context.Context, s catalog.Stream, fields []str
 		if truthy(row[sqldest.ColDelete]) {
 			return task{}, false, nil
 		}
-		return ps.createTask(s, types, row)
+		full, err := ps.wholeRow(ctx, s.Name, id)
+		if err != nil {
+			return task{}, false, err
+		}
+		return ps.createTask(s, types, full)
 	}
 	if truthy(row[sqldest.ColDelete]) {
 		return ps.deleteTask(s, id)
@@ -392,6 +404,22 @@ func (ps *pushState) resolve(ctx context.Context, s catalog.Stream, id string, r
 		}
 	}
 	return keep, nil
+}
+
+// wholeRow reads every column of one row.
+func (ps *pushState) wholeRow(ctx context.Context, table, id string) (map[string]any, error) {
+	st := ps.p.store
+	cols, rows, err := st.Query(ctx, "SELECT * FROM "+st.QuoteTable(table)+" WHERE "+st.QuoteName("id")+" = ?", id)
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", table, id, err)
+	}
+	row := map[string]any{}
+	if len(rows) == 1 {
+		for i, c := range cols {
+			row[c] = rows[0][i]
+		}
+	}
+	return row, nil
 }
 
 // createTask is the create of a row inserted with a NULL id: its non-NULL
