@@ -39,7 +39,7 @@ func randHex() string {
 
 // pgURL makes a fresh schema on STRIPELINE_TEST_POSTGRES, dropped after
 // the test; the test is skipped when the variable is unset.
-func pgURL(t *testing.T) string {
+func pgURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("STRIPELINE_TEST_POSTGRES")
 	if base == "" {
