@@ -79,15 +79,23 @@ file beside the store). Secrets kept before stay valid, so a second setup rotate
 				return err
 			}
 			defer svc.Close()
-			ep, err := svc.SetupWebhook(cmd.Context(), *name, pipeline.WebhookSetup{URL: u, Tolerance: tolerance, Refetch: refetch, Replace: replace})
+			eps, err := svc.SetupWebhook(cmd.Context(), *name, pipeline.WebhookSetup{URL: u, Tolerance: tolerance, Refetch: refetch, Replace: replace})
 			if err != nil {
 				return a.webhookErr(err)
 			}
-			if a.Format == "json" {
-				ep.Sealed = ""
-				return a.printJSON(ep)
+			for i := range eps {
+				eps[i].Sealed = ""
 			}
-			fmt.Fprintf(a.Stdout, "endpoint %s → %s\nevent types %d\nsecret     %s (stored encrypted)\n", ep.ID, ep.URL, ep.EventTypes, ep.Hint)
+			if a.Format == "json" {
+				return a.printJSON(eps)
+			}
+			for _, ep := range eps {
+				kind := "account"
+				if ep.Connect {
+					kind = "connect"
+				}
+				fmt.Fprintf(a.Stdout, "endpoint %s (%s) → %s, %d event types, secret %s (stored encrypted)\n", ep.ID, kind, ep.URL, ep.EventTypes, ep.Hint)
+			}
 			return nil
 		},
 	}

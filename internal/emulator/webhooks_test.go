@@ -1,10 +1,12 @@
 package emulator_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,5 +159,60 @@ func TestWebhookURLsStayOnThisMachine(t *testing.T) {
 	e.ServeHTTP(rec, req)
 	if rec.Code != 400 || gjson.GetBytes(rec.Body.Bytes(), "error.param").Str != "url" {
 		t.Fatalf("non-loopback URL: %d %s", rec.Code, rec.Body.Bytes())
+	}
+}
+
+// WaitWebhooks returns once every delivery, retries included, has ended;
+// OnAttempt is told of each attempt and its status; SignedAgo dates the
+// signature in the past.
+func TestWaitWebhooksAndOnAttempt(t *testing.T) {
+	var attempts, failures atomic.Int64
+	e, err := emulator.New(emulator.Config{Seed: 1, Objects: 50, ConnectedAccounts: -1, TestClocks: -1,
+		Webhooks: emulator.WebhookConfig{Retries: 2, Backoff: time.Millisecond, SignedAgo: time.Hour,
+			OnAttempt: func(status int, took time.Duration) {
+				attempts.Add(1)
+				if status != 200 {
+					failures.Add(1)
+				}
+			}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var stale atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts := strings.TrimPrefix(strings.Split(r.Header.Get("Stripe-Signature"), ",")[0], "t=")
+		if sec, _ := strconv.ParseInt(ts, 10, 64); time.Since(time.Unix(sec, 0)) > 50*time.Minute {
+			stale.Add(1)
+		}
+		// Some attempts fail (every other one answered so far): retries.
+		if attempts.Load()%2 == 0 {
+			w.WriteHeader(500)
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	register(t, e, srv.URL, "customer.created")
+	if err := e.Mutate("", "customers", 3, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.WaitWebhooks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := e.WebhookStats()
+	if st.Pending != 0 || st.InFlight != 0 || st.Delivered+st.GaveUp != 3 {
+		t.Errorf("after WaitWebhooks: %+v", st)
+	}
+	if got := attempts.Load(); got != st.Delivered+st.Failed {
+		t.Errorf("OnAttempt told of %d attempts, stats count %d", got, st.Delivered+st.Failed)
+	}
+	if failures.Load() != st.Failed {
+		t.Errorf("OnAttempt told of %d failures, stats count %d", failures.Load(), st.Failed)
+	}
+	if stale.Load() != attempts.Load() {
+		t.Errorf("%d of %d signatures dated an hour back", stale.Load(), attempts.Load())
 	}
 }

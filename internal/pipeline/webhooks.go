@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/stripeline/stripeline/internal/dest"
 	"github.com/stripeline/stripeline/internal/engine"
+	"github.com/stripeline/stripeline/internal/fleet"
 	"github.com/stripeline/stripeline/internal/stripe"
 	"github.com/stripeline/stripeline/internal/webhook"
 )
@@ -42,10 +45,12 @@ type WebhookConfig struct {
 // WebhookEndpoint is one signing secret of a pipeline: an endpoint
 // registered on the account (ID we_…) or a secret added by hand.
 type WebhookEndpoint struct {
-	ID         string    `json:"id,omitempty"`
-	URL        string    `json:"url,omitempty"`
-	EventTypes int       `json:"event_types,omitempty"`
-	Created    time.Time `json:"created"`
+	ID         string `json:"id,omitempty"`
+	URL        string `json:"url,omitempty"`
+	EventTypes int    `json:"event_types,omitempty"`
+	// Connect: the endpoint takes connected accounts' events.
+	Connect bool      `json:"connect,omitempty"`
+	Created time.Time `json:"created"`
 	// Hint is the secret redacted (whsec_…abcd).
 	Hint string `json:"hint"`
 	// Sealed is the secret encrypted with the service's key file.
@@ -102,7 +107,7 @@ type WebhookSetup struct {
 // streams need, and keeps the endpoint's signing secret sealed beside the
 // earlier ones, so deliveries signed with either pass while the old
 // endpoint is retired.
-func (s *Service) SetupWebhook(ctx context.Context, name string, w WebhookSetup) (*WebhookEndpoint, error) {
+func (s *Service) SetupWebhook(ctx context.Context, name string, w WebhookSetup) ([]WebhookEndpoint, error) {
 	rec, err := s.st.pipeline(ctx, name)
 	if err != nil {
 		return nil, err
@@ -129,25 +134,45 @@ func (s *Service) SetupWebhook(ctx context.Context, name string, w WebhookSetup)
 	if err != nil {
 		return nil, &FieldError{Field: "api_key", Err: err}
 	}
-	form := url.Values{"url": {w.URL}, "enabled_events[]": types, "description": {"stripeline pipeline " + name}}
-	if rec.p.Connection.Account != "" {
-		// A connected account's events reach the platform's Connect
-		// endpoints; the pipeline takes those of its account.
-		form.Set("connect", "true")
+	// A connected account's events reach the platform's Connect
+	// endpoints (connect=true); the platform's own, its plain ones. A
+	// fleet that covers both gets one of each.
+	var kinds []bool
+	sel := rec.p.Connection.Accounts.Select
+	switch {
+	case sel.IsZero():
+		kinds = []bool{rec.p.Connection.Account != ""}
+	case sel.All:
+		kinds = []bool{false, true}
+	default:
+		if sel.Platform {
+			kinds = append(kinds, false)
+		}
+		if len(sel.IDs) > 0 {
+			kinds = append(kinds, true)
+		}
 	}
-	res, err := client.Do(ctx, &stripe.Request{Method: "POST", Path: "/v1/webhook_endpoints", Body: form})
-	if err != nil {
-		return nil, fmt.Errorf("register the webhook endpoint: %w", err)
+	var made []WebhookEndpoint
+	for _, connect := range kinds {
+		form := url.Values{"url": {w.URL}, "enabled_events[]": types, "description": {"stripeline pipeline " + name}}
+		if connect {
+			form.Set("connect", "true")
+		}
+		res, err := client.Do(ctx, &stripe.Request{Method: "POST", Path: "/v1/webhook_endpoints", Body: form})
+		if err != nil {
+			return nil, fmt.Errorf("register the webhook endpoint: %w", err)
+		}
+		id, secret := gjson.GetBytes(res.Body, "id").Str, webhook.Secret(gjson.GetBytes(res.Body, "secret").Str)
+		if id == "" || !strings.HasPrefix(string(secret), "whsec_") {
+			return nil, fmt.Errorf("register the webhook endpoint: the answer holds no endpoint id and signing secret")
+		}
+		ep, err := s.sealWebhook(name, secret)
+		if err != nil {
+			return nil, err
+		}
+		ep.ID, ep.URL, ep.EventTypes, ep.Connect = id, w.URL, len(types), connect
+		made = append(made, *ep)
 	}
-	id, secret := gjson.GetBytes(res.Body, "id").Str, webhook.Secret(gjson.GetBytes(res.Body, "secret").Str)
-	if id == "" || !strings.HasPrefix(string(secret), "whsec_") {
-		return nil, fmt.Errorf("register the webhook endpoint: the answer holds no endpoint id and signing secret")
-	}
-	ep, err := s.sealWebhook(name, secret)
-	if err != nil {
-		return nil, err
-	}
-	ep.ID, ep.URL, ep.EventTypes = id, w.URL, len(types)
 	c, err := s.WebhookConfigOf(ctx, name)
 	if err != nil {
 		return nil, err
@@ -155,13 +180,13 @@ func (s *Service) SetupWebhook(ctx context.Context, name string, w WebhookSetup)
 	if w.Replace {
 		c.Endpoints = nil
 	}
-	c.Endpoints = append(c.Endpoints, *ep)
+	c.Endpoints = append(c.Endpoints, made...)
 	c.ToleranceSeconds = int(w.Tolerance / time.Second)
 	c.Refetch = w.Refetch
 	if err := s.saveWebhookConfig(ctx, name, c); err != nil {
 		return nil, err
 	}
-	return ep, nil
+	return made, nil
 }
 
 // AddWebhookSecret keeps one more signing secret for a pipeline (one rolled
@@ -276,7 +301,14 @@ func (s *Service) ReceiveWebhook(ctx context.Context, name string, d WebhookDeli
 	if d.Received.IsZero() {
 		d.Received = time.Now()
 	}
-	out, err := rc.applier.Apply(ctx, d.Body, d.Received)
+	a, err := rc.applier(ctx, s.log, gjson.GetBytes(d.Body, "account").Str)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return &WebhookResult{EventID: id, Type: typ, Outcome: engine.OtherAccount}, nil
+	}
+	out, err := a.Apply(ctx, d.Body, d.Received)
 	if err != nil {
 		return nil, err
 	}
@@ -358,8 +390,46 @@ type receiver struct {
 	updated  time.Time // the record's Updated it was built from
 	setting  string    // the webhook setting it was built from
 	verifier webhook.Verifier
-	applier  *engine.Applier
+	p        Pipeline
+	refetch  []string
+	client   engine.Client
 	dst      dest.Destination
+
+	mu sync.Mutex
+	// appliers by account: one for a pipeline of one account, one per
+	// account that sent events for a fleet (each has its own state and
+	// record of applied events, fleet.StateKey).
+	appliers map[string]*engine.Applier
+}
+
+// applier returns the applier of an account's events, or nil when the
+// pipeline does not cover that account.
+func (rc *receiver) applier(ctx context.Context, log *slog.Logger, account string) (*engine.Applier, error) {
+	if !Covers(rc.p, account) {
+		return nil, nil
+	}
+	key := account
+	if !rc.p.Fleet() {
+		key = rc.p.Connection.Account
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if a := rc.appliers[key]; a != nil {
+		return a, nil
+	}
+	state := rc.p.Name
+	if rc.p.Fleet() {
+		state = fleet.StateKey(rc.p.Name, key)
+	}
+	a, err := engine.NewApplier(ctx, engine.ApplyOptions{
+		Client: rc.client, Dest: rc.dst, Pipeline: state, Account: key, Streams: rc.p.Streams, Fields: rc.p.Fields,
+		Refetch: rc.refetch, Logger: log, TwoWay: rc.p.TwoWay.EngineFields(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	rc.appliers[key] = a
+	return a, nil
 }
 
 // recheck is how long a receiver serves before the record is read again.
@@ -509,21 +579,31 @@ func (s *Service) buildReceiver(ctx context.Context, rec *record, setting string
 	if err != nil {
 		return nil, fmt.Errorf("open the destination %s: %w", rec.p.RedactedDest(), err)
 	}
-	account := rec.p.Connection.Account
-	a, err := engine.NewApplier(ctx, engine.ApplyOptions{
-		Client: client, Dest: d, Pipeline: name, Account: account, Streams: rec.p.Streams, Fields: rec.p.Fields,
-		Refetch: c.Refetch, Logger: s.log, Covers: func(acct string) bool { return Covers(rec.p, acct) },
-		TwoWay: rec.p.TwoWay.EngineFields(),
-	})
-	if err != nil {
-		d.Close()
-		return nil, err
+	rc := &receiver{verifier: v, p: rec.p, refetch: c.Refetch, client: client, dst: d, appliers: map[string]*engine.Applier{}}
+	if !rec.p.Fleet() {
+		// Built now, so a destination that cannot take webhooks says so
+		// at the first delivery.
+		if _, err := rc.applier(ctx, s.log, rec.p.Connection.Account); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
-	return &receiver{verifier: v, applier: a, dst: d}, nil
+	return rc, nil
 }
 
 // Covers reports whether a pipeline replicates the account an event
 // happened on ("" for the platform's own events): the one account of its
-// connection. (A pipeline over every connected account would say yes to
-// each of them.)
-func Covers(p Pipeline, account string) bool { return engine.Covers(p.Connection.Account, account) }
+// connection, or for a fleet (accounts: …) the accounts it selects.
+func Covers(p Pipeline, account string) bool {
+	sel := p.Connection.Accounts.Select
+	if sel.IsZero() {
+		return engine.Covers(p.Connection.Account, account)
+	}
+	if slices.Contains(sel.Except, account) {
+		return false
+	}
+	if account == fleet.Platform {
+		return sel.All || sel.Platform
+	}
+	return sel.All || slices.Contains(sel.IDs, account)
+}

@@ -53,7 +53,14 @@ const hookKey = "sk_test_hooks4242acme"
 
 func newHookFixture(t *testing.T, cfg emulator.WebhookConfig, replica string) *hookFixture {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{Seed: 11, Objects: 120, ConnectedAccounts: -1, TestClocks: -1, Webhooks: cfg})
+	return newHookFixtureWith(t, emulator.Config{Seed: 11, Objects: 120, ConnectedAccounts: -1, TestClocks: -1, Webhooks: cfg}, replica, nil)
+}
+
+// newHookFixtureWith is newHookFixture with the emulator's whole config
+// and a change to the pipeline.
+func newHookFixtureWith(t *testing.T, ecfg emulator.Config, replica string, edit func(*pipeline.Pipeline)) *hookFixture {
+	t.Helper()
+	emu, err := emulator.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +112,14 @@ func newHookFixture(t *testing.T, cfg emulator.WebhookConfig, replica string) *h
 	}))
 	t.Cleanup(f.hook.Close)
 	ctx := context.Background()
-	if _, err := svc.Create(ctx, pipeline.Pipeline{
+	p := pipeline.Pipeline{
 		Name: "live", Connection: pipeline.Connection{KeyRef: "env:STRIPE_API_KEY_ACME", APIBase: es.URL},
 		Dest: replica, Streams: hookStreams, Schedule: pipeline.Manual,
-	}); err != nil {
+	}
+	if edit != nil {
+		edit(&p)
+	}
+	if _, err := svc.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -118,16 +129,19 @@ func newHookFixture(t *testing.T, cfg emulator.WebhookConfig, replica string) *h
 func (f *hookFixture) url() string { return f.hook.URL + "/webhooks/live" }
 
 // setup registers an endpoint on the emulator for the pipeline.
-func (f *hookFixture) setup(o pipeline.WebhookSetup) *pipeline.WebhookEndpoint {
+func (f *hookFixture) setup(o pipeline.WebhookSetup) pipeline.WebhookEndpoint {
 	f.t.Helper()
 	if o.URL == "" {
 		o.URL = f.url()
 	}
-	ep, err := f.svc.SetupWebhook(context.Background(), "live", o)
+	eps, err := f.svc.SetupWebhook(context.Background(), "live", o)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return ep
+	if len(eps) != 1 || eps[0].Connect {
+		f.t.Fatalf("a pipeline of the platform registered %+v, want one account endpoint", eps)
+	}
+	return eps[0]
 }
 
 // run works one run of the pipeline and returns its record.
@@ -523,4 +537,70 @@ func replicaEquals(f *hookFixture) error {
 	}
 	defer d.Close()
 	return replicacheck.Compare(context.Background(), d.(dest.Querier), f.emu, "", hookStreams)
+}
+
+// A pipeline of one connected account registers a Connect endpoint; the
+// events of its account are applied to its rows (stamped with the
+// account), those of another connected account are acknowledged and
+// counted, not applied.
+func TestWebhookConnectedAccount(t *testing.T) {
+	t.Parallel()
+	probe, err := emulator.New(emulator.Config{Seed: 11, Objects: 120, ConnectedAccounts: 2, TestClocks: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts := probe.Accounts()
+	probe.Close()
+	if len(accts) < 3 {
+		t.Fatalf("accounts %v: want the platform and two connected", accts)
+	}
+	mine, other := accts[1], accts[2]
+	f := newHookFixtureWith(t, emulator.Config{Seed: 11, Objects: 120, ConnectedAccounts: 2, TestClocks: -1}, "", func(p *pipeline.Pipeline) {
+		p.Connection.Account = mine
+	})
+	f.run()
+	eps, err := f.svc.SetupWebhook(context.Background(), "live", pipeline.WebhookSetup{URL: f.url()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eps) != 1 || !eps[0].Connect {
+		t.Fatalf("endpoints %+v: want one Connect endpoint", eps)
+	}
+	for _, acct := range []string{mine, other} {
+		if err := f.emu.Mutate(acct, "customers", 1, 2, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.settle()
+	if got := f.count("applied", ""); got != 4 {
+		t.Errorf("applied %v deliveries, want the 4 of %s", got, mine)
+	}
+	if got := f.count("other_account", ""); got != 4 {
+		t.Errorf("%v deliveries of another account, want the 4 of %s", got, other)
+	}
+	q := f.open().(dest.Querier)
+	enginetest.AssertReplicaEqualsAccount(t, q, f.emu, mine, hookStreams)
+	_, rows, err := q.Query(context.Background(), "SELECT count(*) FROM customers WHERE _stripeline_account <> ?", mine)
+	if err != nil || rows[0][0].(int64) != 0 {
+		t.Errorf("rows of another account: %v %v", rows, err)
+	}
+}
+
+// With --refetch customers, each customer event is applied with the object
+// read again from the account (as thin events are), not the event's copy.
+func TestWebhookRefetch(t *testing.T) {
+	t.Parallel()
+	f := newHookFixture(t, emulator.WebhookConfig{Jitter: 50 * time.Millisecond}, "")
+	f.run()
+	f.setup(pipeline.WebhookSetup{Refetch: []string{"customers"}})
+	f.emu.ResetStats()
+	ids := f.customers(2)
+	for i := range 6 {
+		f.update(ids[i%2], i)
+	}
+	f.settle()
+	if got := f.emu.Stats().ByEndpoint["GET /v1/customers/{id}"]; got != 6 {
+		t.Errorf("%d customers read again, want one per event (6): %v", got, f.emu.Stats().ByEndpoint)
+	}
+	f.assertEqual()
 }

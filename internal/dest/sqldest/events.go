@@ -23,9 +23,28 @@ func eventsTable() table {
 
 var eventColumns = []string{"pipeline", "id", "type", "created", "source", "received_ms", "applied_ms"}
 
+// SyncCommitter is implemented by dialects whose row writes may commit
+// without waiting for the write to be durable (PostgreSQL's asynchronous
+// commit). SyncCommit makes the commit of the transaction tx wait: a batch
+// that applies webhook deliveries is acknowledged (2xx) once Write
+// returns, and Stripe will not send it again.
+type SyncCommitter interface {
+	SyncCommit(ctx context.Context, tx Conn) error
+}
+
 // recordEvents writes a batch's applied events inside tx; an event recorded
 // already keeps its first record.
 func (db *DB) recordEvents(ctx context.Context, tx Conn, events []dest.AppliedEvent) error {
+	if sc, ok := db.d.(SyncCommitter); ok {
+		for _, e := range events {
+			if e.Source == dest.SourceWebhook {
+				if err := sc.SyncCommit(ctx, tx); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
 	now := time.Now().UnixMilli()
 	for start := 0; start < len(events); start += 100 {
 		part := events[start:min(start+100, len(events))]
