@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,4 +61,41 @@ func mustMarshal(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestUIFormSetsTwoWay(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noStart: true})
+	b := login(t, f)
+	form := url.Values{
+		"name": {"acme"}, "key_mode": {"env"}, "key_env": {"STRIPE_API_KEY_ACME"}, "api_base": {f.emuURL},
+		"dest": {"sqlite://" + filepath.Join(f.dir, "acme.db")}, "streams": {"customers", "prices"}, "schedule_kind": {"manual"},
+		"two_way": {"customers: email, name\nprices: active, unit_amount"}, "two_way_conflicts": {"newest-wins"},
+	}
+	r := b.post("/new", form)
+	if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "prices.unit_amount cannot be two-way") || !strings.Contains(string(r.Body), "customers: email, name") {
+		t.Fatalf("a field the update lacks: %d\n%s", r.Status, r.Body)
+	}
+	form.Set("two_way", "customers: email, name\nprices: active")
+	if r := b.post("/new", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	p, err := f.svc.Get(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TwoWay == nil || strings.Join(p.TwoWay.Streams["customers"], ",") != "email,name" || p.TwoWay.Conflicts != "newest-wins" {
+		t.Fatalf("created two_way %+v", p.TwoWay)
+	}
+	page := b.get("/pipelines/acme/edit", http.StatusOK)
+	if !strings.Contains(page, "customers: email, name\nprices: active") || !strings.Contains(page, `value="newest-wins" selected`) {
+		t.Fatalf("the edit form does not show the two-way option:\n%s", page)
+	}
+	form.Set("two_way", "")
+	form.Del("name")
+	if r := b.post("/pipelines/acme/edit", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", r.Status, r.Body)
+	}
+	if p, _ := f.svc.Get(context.Background(), "acme"); p.TwoWay != nil {
+		t.Fatalf("an empty two-way field left %+v", p.TwoWay)
+	}
 }

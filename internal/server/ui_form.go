@@ -30,6 +30,8 @@ type formView struct {
 	ScheduleKind, Every, Cron string
 
 	StartDate, LookbackDays, WindowDays, MaxRPS, EndpointRPS, Concurrency string
+	// TwoWay is one "stream: field, field" line per stream (ui_twoway.go).
+	TwoWay, TwoWayConflicts string
 }
 
 // Bad reports whether the form's error is about field.
@@ -91,6 +93,7 @@ func formOf(p *pipeline.Pipeline) *formView {
 		LookbackDays: numText(p.LookbackDays), WindowDays: numText(p.WindowDays),
 		MaxRPS: numText(p.MaxRPS), EndpointRPS: numText(p.EndpointRPS), Concurrency: numText(p.Concurrency),
 	}
+	f.TwoWay, f.TwoWayConflicts = twoWayText(p.TwoWay)
 	if env, ok := strings.CutPrefix(p.Connection.KeyRef, "env:"); ok {
 		f.KeyMode, f.KeyEnv = "env", env
 	}
@@ -124,6 +127,7 @@ func formValues(v url.Values, editing bool, keyHint string) *formView {
 		ScheduleKind: v.Get("schedule_kind"), Every: v.Get("every"), Cron: v.Get("cron"),
 		StartDate: v.Get("start_date"), LookbackDays: v.Get("lookback_days"), WindowDays: v.Get("window_days"),
 		MaxRPS: v.Get("max_rps"), EndpointRPS: v.Get("endpoint_rps"), Concurrency: v.Get("concurrency"),
+		TwoWay: v.Get("two_way"), TwoWayConflicts: v.Get("two_way_conflicts"),
 	}
 }
 
@@ -198,6 +202,9 @@ func inputOfForm(v url.Values, old *pipeline.Pipeline) (*pipelineInput, error) {
 		return nil, err
 	}
 	if in.EndpointRPS, err = formFloat(v, "endpoint_rps"); err != nil {
+		return nil, err
+	}
+	if in.TwoWay, err = formTwoWay(v); err != nil {
 		return nil, err
 	}
 	return in, nil
