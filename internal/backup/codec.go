@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/tidwall/gjson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stripeline/stripeline/internal/catalog"
@@ -230,42 +232,45 @@ func writeJSON(buf *bytes.Buffer, v any) error {
 }
 
 // decodeRow reads one JSONL row back into the contract's value types by
-// the columns' types.
+// the columns' types. The line was written by rowEncoder and its file's
+// checksum is known, so it is walked with gjson rather than validated and
+// decoded by encoding/json.
 func decodeRow(line []byte, types map[string]catalog.Type) (map[string]any, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(line, &obj); err != nil {
-		return nil, err
+	if !gjson.ValidBytes(line) {
+		return nil, errors.New("not a JSON object")
 	}
-	out := make(map[string]any, len(obj))
-	for k, raw := range obj {
-		v, err := decodeValue(types[k], raw)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", k, err)
+	out := map[string]any{}
+	var err error
+	gjson.ParseBytes(line).ForEach(func(k, v gjson.Result) bool {
+		var val any
+		if val, err = decodeValue(types[k.Str], v); err != nil {
+			err = fmt.Errorf("field %s: %w", k.Str, err)
+			return false
 		}
-		out[k] = v
-	}
-	return out, nil
+		out[k.Str] = val
+		return true
+	})
+	return out, err
 }
 
-func decodeValue(t catalog.Type, raw json.RawMessage) (any, error) {
-	if string(raw) == "null" {
+func decodeValue(t catalog.Type, v gjson.Result) (any, error) {
+	if v.Type == gjson.Null {
 		return nil, nil
 	}
 	switch t {
 	case catalog.TypeInteger:
-		return strconv.ParseInt(string(raw), 10, 64)
+		return strconv.ParseInt(v.Raw, 10, 64)
 	case catalog.TypeNumber:
-		return strconv.ParseFloat(string(raw), 64)
+		return strconv.ParseFloat(v.Raw, 64)
 	case catalog.TypeBoolean:
-		return strconv.ParseBool(string(raw))
+		return strconv.ParseBool(v.Raw)
 	case catalog.TypeJSON:
-		return json.RawMessage(bytes.Clone(raw)), nil
+		return json.RawMessage(v.Raw), nil
 	default:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
+		if v.Type != gjson.String {
+			return nil, fmt.Errorf("expected a string, got %s", v.Raw)
 		}
-		return s, nil
+		return v.Str, nil
 	}
 }
 

@@ -344,6 +344,15 @@ var skipOnCreate = map[string]string{
 	"created":  "set by Stripe when the object is created",
 }
 
+// goneWithObject are parameters a re-created object cannot take from the
+// deleted one because what they name went with it.
+var goneWithObject = map[string]map[string]string{
+	"customers": {
+		"invoice_settings[default_payment_method]": "the deleted customer's payment methods were detached with it",
+		"test_clock": "a re-created customer is not put under the deleted one's test clock",
+	},
+}
+
 func (s *Snapshot) planCreate(st catalog.Stream, body *catalog.Schema, row map[string]any) *Action {
 	id, _ := row["id"].(string)
 	a := &Action{Stream: st.Name, ID: id, Action: ActionCreate, Method: "POST", Path: st.Path}
@@ -378,6 +387,14 @@ func (s *Snapshot) planCreate(st catalog.Stream, body *catalog.Schema, row map[s
 		if k == "metadata" {
 			fp = fp.Without("metadata[" + RestoredFromKey + "]")
 		}
+		for key, reason := range goneWithObject[st.Name] {
+			if v, ok := fp.Get(key); ok {
+				fp = fp.Without(key)
+				if v != "" {
+					a.NotRestored = append(a.NotRestored, NotRestored{Field: key, Reason: reason})
+				}
+			}
+		}
 		p = append(p, fp...)
 	}
 	p = append(p, ops.Param{Key: "metadata[" + RestoredFromKey + "]", Value: id})
@@ -411,6 +428,10 @@ func (s *Snapshot) planUpdate(st catalog.Stream, createBody, body *catalog.Schem
 	if err != nil {
 		return nil, err
 	}
+	if act.NewID != "" {
+		dropGone(st.Name, oa)
+		dropGone(st.Name, ob)
+	}
 	var props, createProps map[string]*catalog.Schema
 	if body != nil {
 		props = catalog.Resolve(body).Properties
@@ -423,6 +444,11 @@ func (s *Snapshot) planUpdate(st catalog.Stream, createBody, body *catalog.Schem
 		vb, ok := ob.fields[k]
 		if !ok || vb == oa.fields[k] {
 			continue
+		}
+		if ca, err := canonical(json.RawMessage(oa.fields[k])); err == nil {
+			if cb, err := canonical(json.RawMessage(vb)); err == nil && ca == cb {
+				continue
+			}
 		}
 		switch {
 		case k == "id" || k == "object" || k == "livemode":
@@ -442,6 +468,11 @@ func (s *Snapshot) planUpdate(st catalog.Stream, createBody, body *catalog.Schem
 		if err != nil {
 			act.NotRestored = append(act.NotRestored, NotRestored{Field: k, Reason: err.Error()})
 			continue
+		}
+		if act.NewID != "" {
+			for key := range goneWithObject[st.Name] {
+				fp = fp.Without(key)
+			}
 		}
 		p = append(p, fp...)
 	}

@@ -188,6 +188,13 @@ func (r *runner) sweep(ctx context.Context, cur *eventsCursor) error {
 	r.resMu.Lock()
 	r.res.Events = applied
 	r.resMu.Unlock()
+	// Records of events older than Stripe keeps them serve no one: no
+	// delivery (retried for three days) nor sweep brings them again.
+	if elog, ok := r.opts.Dest.(dest.EventLog); ok {
+		if _, err := elog.ForgetEvents(ctx, r.opts.Pipeline, cur.Created-int64(eventRetention/time.Second)); err != nil {
+			r.log.Warn("forget old applied events", "error", err.Error())
+		}
+	}
 	r.opts.Progress.Done(sweepName, nil)
 	return nil
 }

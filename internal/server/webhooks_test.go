@@ -604,3 +604,26 @@ func TestWebhookRefetch(t *testing.T) {
 	}
 	f.assertEqual()
 }
+
+// A run's sweep forgets the records of events older than Stripe's 30-day
+// retention, and keeps the others.
+func TestSweepForgetsOldEventRecords(t *testing.T) {
+	t.Parallel()
+	f := newHookFixture(t, emulator.WebhookConfig{}, "")
+	f.run()
+	f.setup(pipeline.WebhookSetup{})
+	f.update(f.customers(1)[0], 1)
+	f.settle()
+	d := f.open()
+	old := dest.AppliedEvent{Pipeline: "live", ID: "evt_old", Type: "customer.updated", Created: f.emu.Now().AddDate(0, 0, -40).Unix(), Source: dest.SourceWebhook}
+	if err := d.Write(context.Background(), &dest.Batch{Table: dest.Table{Name: "customers", Columns: []dest.Column{{Name: "id", Type: "string"}}}, Events: []dest.AppliedEvent{old}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.webhookEvents()[dest.SourceWebhook]; got != 2 {
+		t.Fatalf("%d records before the run, want 2", got)
+	}
+	f.run()
+	if got := f.webhookEvents()[dest.SourceWebhook]; got != 1 {
+		t.Errorf("%d records after the run, want the recent one", got)
+	}
+}

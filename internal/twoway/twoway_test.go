@@ -459,6 +459,23 @@ func TestConflictPolicies(t *testing.T) {
 				if rec.Get("database").Str != "From SQL" || rec.Get("stripe").Str != "From Stripe" || rec.Get("winner").Str != tc.winner {
 					t.Fatalf("run record's conflict: %s", rec.Raw)
 				}
+				// The database's losing value stays in the change history:
+				// the pull's overwrite logged it as the row's previous value.
+				if tc.winner == "stripe" {
+					_, prevs, err := h.dst.(dest.Querier).Query(context.Background(), "SELECT prev FROM "+dest.HistoryTable+" WHERE table_name = ? AND row_id = ?", "customers", id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					found := false
+					for _, p := range prevs {
+						if s, _ := p[0].(string); gjson.Get(s, "name").Str == "From SQL" {
+							found = true
+						}
+					}
+					if !found {
+						t.Fatalf("the history of %s lacks the database's losing name: %v", id, prevs)
+					}
+				}
 				if rep := h.mustRun(t); len(rep.Conflicts) != 0 || rep.Updated != 0 {
 					t.Fatalf("third run %+v, want nothing", rep)
 				}

@@ -121,7 +121,15 @@ func (db *DB) rows(ctx context.Context, c Conn, table string, yield func(map[str
 	if types == nil {
 		return true, dest.ErrNoTable
 	}
-	rows, err := c.Query(ctx, "SELECT * FROM "+db.d.Table(table))
+	// The columns by name, not *: a statement cached by the driver
+	// (pgx) before a column was added would fail ("cached plan must not
+	// change result type"); the new text is a new statement.
+	names := make([]string, 0, len(types))
+	for name := range types {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	rows, err := c.Query(ctx, "SELECT "+db.names(names)+" FROM "+db.d.Table(table))
 	if err != nil {
 		return true, err
 	}
