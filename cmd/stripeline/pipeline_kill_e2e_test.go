@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +40,17 @@ func TestKillTheServiceMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := newGate()
-	srv := httptest.NewServer(g.wrap(emu))
+	// Once armed, the quota shuts the gate after three quarters of a whole
+	// backfill's requests, so a run whose commits lag behind its reads
+	// (a loaded machine) is still held before it ends.
+	var quota atomic.Int64
+	gated := g.wrap(emu)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if quota.Add(-1) == 0 {
+			g.shut()
+		}
+		gated.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -63,6 +75,7 @@ func TestKillTheServiceMidRun(t *testing.T) {
 	// A whole backfill into a scratch replica counts the requests it takes.
 	stripeline(append([]string{"sync", "--dest", "sqlite://" + filepath.Join(dir, "scratch.db"), "--streams", strings.Join(killStreams, ",")}, rates...)...)
 	total := emu.Stats().Requests
+	quota.Store(total * 3 / 4)
 
 	stripeline(append([]string{"pipelines", "create", "kill", "--dest", file, "--api-key-env", "STRIPE_API_KEY_KILL", "--streams", strings.Join(killStreams, ",")}, rates...)...)
 	work := func() (*exec.Cmd, chan error, *strings.Builder) {
@@ -103,6 +116,7 @@ func TestKillTheServiceMidRun(t *testing.T) {
 	before := emu.Stats().Requests - total
 	_ = worker.Process.Signal(syscall.SIGKILL)
 	<-exited
+	quota.Store(-1 << 40) // disarmed: the resumed run is not held
 	g.release()
 	t.Logf("killed the worker after %d of ~%d requests", before, total)
 	if before >= total {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,8 +96,14 @@ func RunWebhooks(ctx context.Context, cfg WebhookConfig) (*WebhookReport, error)
 		return nil, err
 	}
 	defer emu.Close()
-	es := httptest.NewServer(emu)
+	eln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	es := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = es.Serve(eln) }()
 	defer es.Close()
+	emuURL := "http://" + eln.Addr().String()
 	tgt, err := openTarget(cfg.Dest, "webhooks")
 	if err != nil {
 		return nil, err
@@ -129,7 +134,7 @@ func RunWebhooks(ctx context.Context, cfg WebhookConfig) (*WebhookReport, error)
 		svc.Stop(sctx)
 	}()
 	streams := []string{"customers"}
-	if _, err := svc.Create(ctx, pipeline.Pipeline{Name: "bench", Connection: pipeline.Connection{KeyRef: "env:BENCH", APIBase: es.URL},
+	if _, err := svc.Create(ctx, pipeline.Pipeline{Name: "bench", Connection: pipeline.Connection{KeyRef: "env:BENCH", APIBase: emuURL},
 		Dest: tgt.url, Streams: streams, Schedule: pipeline.Manual}); err != nil {
 		return nil, err
 	}
