@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/stripeline/stripeline/internal/backup"
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
 	"github.com/stripeline/stripeline/internal/dest/mysql"
 )
 
@@ -23,33 +23,7 @@ import (
 // after the test; the test is skipped when the variable is unset.
 func pgSchemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("STRIPELINE_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("STRIPELINE_TEST_POSTGRES is not set: backups of and restores into PostgreSQL are not tested")
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "stripeline_backup_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return desttest.PostgresSchema(t, "stripeline_backup", "backups of and restores into PostgreSQL are")
 }
 
 // TestPostgresBackupAndRestore backs up a PostgreSQL replica (jsonb:

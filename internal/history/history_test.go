@@ -17,9 +17,9 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
 	"github.com/stripeline/stripeline/internal/dest/mysql"
 	_ "github.com/stripeline/stripeline/internal/dest/postgres"
 	"github.com/stripeline/stripeline/internal/dest/sqldest"
@@ -45,31 +45,7 @@ func randHex() string {
 // the test; the test is skipped when the variable is unset.
 func pgURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("STRIPELINE_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("STRIPELINE_TEST_POSTGRES is not set: history on PostgreSQL is not tested")
-	}
-	ctx := context.Background()
-	schema := "stripeline_history_" + randHex()
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return desttest.PostgresSchema(t, "stripeline_history", "history on PostgreSQL is")
 }
 
 type fixture struct {

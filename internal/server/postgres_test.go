@@ -1,16 +1,10 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"net/url"
-	"os"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/stripeline/stripeline/internal/dest/desttest"
 	"github.com/stripeline/stripeline/internal/pipeline"
 )
 
@@ -18,34 +12,9 @@ import (
 // the token's hash in its settings, a pipeline created, run and rotated
 // past.
 func TestAPIOnAPostgresStore(t *testing.T) {
-	base := os.Getenv("STRIPELINE_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("STRIPELINE_TEST_POSTGRES is not set: the server on a PostgreSQL store is not tested")
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "stripeline_server_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
+	store := desttest.PostgresSchema(t, "stripeline_server", "the server on a PostgreSQL store is")
 
-	f := newFixture(t, fixtureOpts{store: u.String()})
+	f := newFixture(t, fixtureOpts{store: store})
 	f.create("acme")
 	if run := f.runAndWait("acme"); run.Status != pipeline.RunSucceeded || run.Rows == 0 {
 		t.Fatalf("run on a PostgreSQL store: %+v", run)

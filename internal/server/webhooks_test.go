@@ -2,25 +2,22 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/tidwall/gjson"
 
 	"github.com/stripeline/stripeline/internal/dest"
+	"github.com/stripeline/stripeline/internal/dest/desttest"
 	"github.com/stripeline/stripeline/internal/emulator"
 	"github.com/stripeline/stripeline/internal/enginetest"
 	"github.com/stripeline/stripeline/internal/pipeline"
@@ -262,33 +259,7 @@ func replicas(t *testing.T) map[string]func(t *testing.T) string {
 	return map[string]func(t *testing.T) string{
 		"sqlite": func(*testing.T) string { return "" },
 		"postgres": func(t *testing.T) string {
-			base := os.Getenv("STRIPELINE_TEST_POSTGRES")
-			if base == "" {
-				t.Skip("STRIPELINE_TEST_POSTGRES is not set: webhooks into PostgreSQL are not tested")
-			}
-			var b [4]byte
-			_, _ = rand.Read(b[:])
-			schema := "stripeline_hooks_" + hex.EncodeToString(b[:])
-			t.Cleanup(func() {
-				ctx := context.Background()
-				c, err := pgx.Connect(ctx, base)
-				if err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-					return
-				}
-				defer c.Close(ctx)
-				if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			u, err := url.Parse(base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("schema", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
+			return desttest.PostgresSchema(t, "stripeline_hooks", "webhooks into PostgreSQL are")
 		},
 	}
 }
